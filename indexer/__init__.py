@@ -1,0 +1,1 @@
+"""Source files -> speech records -> passages -> vectors -> index directory."""

@@ -1,0 +1,255 @@
+"""ParlParse / TheyWorkForYou "scrapedxml" files -> speeches.
+
+One reader for every collection (Commons debates, Lords, Westminster Hall,
+written statements, written questions and answers, Public Bill Committees)
+and both forms of the XML: the old one (`speakerid=".../member/N"`, ISO-8859-1
+with an entity DTD) and the new one (`person_id`, `type`, `oral-qnum`).
+
+The elements of a file are walked in document order. Headings set the debate
+title of the speeches after them; every element's `colnum` closes the column
+range of the speech before it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Optional
+
+from lxml import etree
+
+from indexer.errors import SourceError, SupersededFile
+from indexer.members import MemberDirectory
+from indexer.normalise import clean_text, normalise_time
+from indexer.records import Column, Paragraph, Speaker, Speech
+from indexer.references import parse_colnum
+
+SPEECH_TAGS = {"speech", "ques", "reply"}
+HEADING_TAGS = {"oral-heading", "major-heading", "minor-heading"}
+# The id's namespace names the collection: uk.org.publicwhip/<namespace>/<date>...
+SECTIONS = {
+    "debate": "debates",
+    "lords": "lords",
+    "westminhall": "westminhall",
+    "wrans": "wrans",
+    "wms": "wms",
+    "standing": "standing",
+}
+_ID_NAMESPACE = re.compile(r"uk\.org\.publicwhip/([a-z]+)/")
+_ID_DATE = re.compile(r"(\d{4}-\d{2}-\d{2})")
+_SMALL_WORDS = {"a", "an", "and", "as", "at", "by", "for", "in", "of", "on", "or", "the", "to", "with"}
+_LATEST = re.compile(rb"<publicwhip\b[^>]*?\blatest=\"(yes|no)\"")
+
+
+def looks_like_parlparse(head: bytes) -> bool:
+    return b"<publicwhip" in head
+
+
+def latest_flag(head: bytes) -> Optional[bool]:
+    """The `latest` attribute of the root, read from the file's first bytes."""
+    m = _LATEST.search(head)
+    return None if m is None else m.group(1) == b"yes"
+
+
+@dataclass
+class _Element:
+    """An element of the day in document order, reduced to what we need."""
+
+    tag: str
+    node: etree._Element
+    column: Optional[int]
+    column_suffix: Optional[str]
+
+
+def read_parlparse(path: Path, members: MemberDirectory) -> Iterator[Speech]:
+    root = _parse(path)
+    if root.get("latest") == "no":
+        raise SupersededFile(path, "a later version of this sitting day exists (latest=\"no\")")
+
+    elements = [
+        _Element(el.tag, el, *parse_colnum(el.get("colnum")))
+        for el in root
+        if isinstance(el.tag, str) and (el.tag in SPEECH_TAGS or el.tag in HEADING_TAGS or el.tag == "division")
+    ]
+    bill = root.find("bill")
+    bill_title = clean_text(bill.get("title") or "".join(bill.itertext())) if bill is not None else None
+    house = _house_of(root, path)
+
+    major: Optional[str] = None
+    minor: Optional[str] = None
+    for i, element in enumerate(elements):
+        el = element.node
+        if element.tag in HEADING_TAGS:
+            text = _heading_text(el)
+            if text is None:
+                continue  # only a chair notice: the debate goes on under its title
+            if element.tag == "minor-heading":
+                minor = text
+            else:
+                # In a Public Bill Committee the bill is the debate.
+                major = bill_title if (bill_title and element.tag == "major-heading") else text
+                minor = None
+            continue
+        if element.tag not in SPEECH_TAGS:
+            continue
+        speech = _speech(path, el, element, elements[i + 1 :], house, major, minor, members)
+        if speech is not None:
+            yield speech
+
+
+def _parse(path: Path) -> etree._Element:
+    # The old form declares its entities (&mdash; ...) in an internal DTD.
+    parser = etree.XMLParser(resolve_entities=True, huge_tree=True, no_network=True, remove_comments=True)
+    try:
+        return etree.parse(str(path), parser).getroot()
+    except etree.XMLSyntaxError as err:
+        line = err.position[0] if err.position else None
+        raise SourceError(path, f"malformed XML: {err.msg}", line=line) from err
+
+
+def _house_of(root: etree._Element, path: Path) -> Optional[str]:
+    """Lords or Commons for a whole file, from what its content says."""
+    for el in root.iter("speech", "ques", "reply", "major-heading", "minor-heading"):
+        ident = el.get("id") or ""
+        namespace = _namespace(ident)
+        if namespace == "lords":
+            return "lords"
+        if namespace in ("debate", "westminhall", "standing"):
+            return "commons"
+        if "/lord/" in (el.get("speakerid") or ""):
+            return "lords"
+        if "/member/" in (el.get("speakerid") or ""):
+            return "commons"
+        url = el.get("url") or ""
+        if "/ldhansrd/" in url or "/pa/ld" in url:
+            return "lords"
+        if "/cmhansrd/" in url or "/pa/cm" in url:
+            return "commons"
+    # New-form written answers and statements say nothing of the house in
+    # their content; TheyWorkForYou's own file names do.
+    return "lords" if path.name.startswith("lords") else "commons"
+
+
+def _namespace(ident: str) -> Optional[str]:
+    m = _ID_NAMESPACE.search(ident)
+    return m.group(1) if m else None
+
+
+_CHAIR_NOTICE = re.compile(r"\[[^\]]*\bin the Chair\]", re.IGNORECASE)
+
+
+def _heading_text(el: etree._Element) -> Optional[str]:
+    text = clean_text(" ".join(el.itertext()))
+    text = re.sub(r"\s+([,.;:])", r"\1", text)
+    # "[Mr Speaker in the Chair]" says who presides, not what is debated.
+    text = _CHAIR_NOTICE.sub("", text).strip(" —-")
+    if not text:
+        return None
+    if text.isupper() and len(text) > 3:
+        # Old Commons files print department headings in capitals.
+        words = text.lower().split(" ")
+        text = " ".join(w if (i and w in _SMALL_WORDS) else w[:1].upper() + w[1:] for i, w in enumerate(words))
+    return text
+
+
+def _paragraphs(el: etree._Element) -> list[Paragraph]:
+    paragraphs = []
+    for child in el:
+        if child.tag == "p":
+            text = clean_text(" ".join(child.itertext()))
+        elif child.tag == "table":
+            # Written answers carry figures as tables: keep each row readable.
+            rows = []
+            for tr in child.iter("tr"):
+                cells = [clean_text(" ".join(td.itertext())) for td in tr.iter("td", "th")]
+                cells = [c for c in cells if c]
+                if cells:
+                    rows.append(" | ".join(cells))
+            text = "; ".join(rows)
+        else:
+            continue
+        if text:
+            paragraphs.append(Paragraph(text=_tidy_inline_spacing(text)))
+    return paragraphs
+
+
+def _tidy_inline_spacing(text: str) -> str:
+    # Joining inline elements with spaces leaves "word ," and "( a)": undo it.
+    text = re.sub(r"\s+([,.;:!?)\]’”])", r"\1", text)
+    return re.sub(r"([(\[‘“])\s+", r"\1", text)
+
+
+def _speech(
+    path: Path,
+    el: etree._Element,
+    element: _Element,
+    following: list[_Element],
+    house: Optional[str],
+    major: Optional[str],
+    minor: Optional[str],
+    members: MemberDirectory,
+) -> Optional[Speech]:
+    ident = el.get("id")
+    paragraphs = _paragraphs(el)
+    if not ident or not paragraphs:
+        return None
+    date = _date_of(ident)
+    procedural = el.get("nospeaker") == "true"
+    speaker = Speaker()
+    if not procedural:
+        ref = el.get("person_id") or el.get("speakerid")
+        person_id, party = members.resolve(ref, date)
+        speaker = Speaker(name=clean_text(el.get("speakername") or "") or None, person_id=person_id, party=party)
+    namespace = _namespace(ident)
+    section = SECTIONS.get(namespace or "", namespace)
+    return Speech(
+        id=ident,
+        paragraphs=paragraphs,
+        speaker=speaker,
+        house=house,
+        section=section,
+        date=date,
+        time=normalise_time(el.get("time")),
+        major_heading=major,
+        minor_heading=minor,
+        column=_column_range(element, following, house, section),
+        procedural=procedural,
+        type=el.get("type") or None,
+        url=el.get("url") or None,
+    )
+
+
+def _date_of(ident: str) -> Optional[dt.date]:
+    # Committee ids carry the bill's first sitting too; the last date is this one's.
+    dates = _ID_DATE.findall(ident)
+    try:
+        return dt.date.fromisoformat(dates[-1]) if dates else None
+    except ValueError:
+        return None
+
+
+def _column_range(element: _Element, following: list[_Element], house: Optional[str], section: Optional[str]) -> Column:
+    """From this element's colnum to the colnum at which the next one starts."""
+    start = element.column
+    if start is None:
+        return Column(suffix=_default_suffix(house, section))
+    end = start
+    for nxt in following:
+        if nxt.column is not None:
+            if nxt.column > start and nxt.column_suffix == element.column_suffix:
+                end = nxt.column
+            break
+    return Column(start=start, end=end, suffix=element.column_suffix or _default_suffix(house, section))
+
+
+def _default_suffix(house: Optional[str], section: Optional[str]) -> Optional[str]:
+    """The column series a collection is printed in when colnum does not say."""
+    if section == "westminhall":
+        return "WH"
+    if section == "wrans":
+        return "WA" if house == "lords" else "W"
+    if section == "wms":
+        return "WS"
+    return None

@@ -1,0 +1,144 @@
+"""The records that flow through the indexer: speeches in, passages out.
+
+`Speech` is what every reader produces and is also the documented JSONL input
+schema (one `Speech` object per line), so any other source can be fed in.
+`Passage` is what the store holds and the service returns.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+House = Literal["commons", "lords"]
+
+
+class Speaker(BaseModel):
+    """Who spoke; every field is null where the source does not say."""
+
+    name: Optional[str] = None
+    person_id: Optional[str] = None
+    party: Optional[str] = None
+
+
+class Column(BaseModel):
+    """Where the words are printed in the bound Hansard volume."""
+
+    volume: Optional[int] = None
+    start: Optional[int] = None
+    end: Optional[int] = None
+    suffix: Optional[str] = Field(
+        default=None, description="Column series: GC, WS, WA, WH, W, or null for the main chamber"
+    )
+
+
+class Paragraph(BaseModel):
+    text: str = Field(min_length=1)
+    time: Optional[str] = Field(default=None, description="HH:MM, 24-hour clock, where known")
+
+    @field_validator("time")
+    @classmethod
+    def _check_time(cls, value):
+        return _normalised_time(value)
+
+
+class Speech(BaseModel):
+    """One contribution by one speaker (or one block of procedural text)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(description="The source's own id, e.g. a ParlParse gid")
+    paragraphs: list[Paragraph] = Field(min_length=1)
+    speaker: Speaker = Field(default_factory=Speaker)
+    house: Optional[House] = None
+    section: Optional[str] = Field(
+        default=None,
+        description="debates, westminhall, wrans, wms, lords, standing, grand-committee, ...",
+    )
+    date: Optional[dt.date] = None
+    time: Optional[str] = Field(default=None, description="HH:MM at which the speech starts")
+    major_heading: Optional[str] = None
+    minor_heading: Optional[str] = None
+    column: Column = Field(default_factory=Column)
+    reference: Optional[str] = Field(
+        default=None, description='Printed reference, e.g. "823 cc554-7GC"; fills `column` when that is not given'
+    )
+    session: Optional[str] = Field(default=None, description="Parliamentary session, e.g. 2022-23")
+    chamber: Optional[str] = Field(default=None, description="e.g. House of Lords Grand Committee")
+    procedural: bool = Field(default=False, description="Text with no speaker (motions, chair's notes)")
+    type: Optional[str] = Field(default=None, description="ParlParse speech type, e.g. Start Question")
+    url: Optional[str] = None
+
+    @field_validator("paragraphs", mode="before")
+    @classmethod
+    def _accept_plain_strings(cls, value):
+        # JSONL writers may give paragraphs as plain strings.
+        if isinstance(value, list):
+            return [{"text": p} if isinstance(p, str) else p for p in value]
+        return value
+
+    @field_validator("time")
+    @classmethod
+    def _check_time(cls, value):
+        return _normalised_time(value)
+
+    @model_validator(mode="after")
+    def _column_from_reference(self):
+        if self.reference and self.column.start is None:
+            from indexer.references import parse_reference
+
+            parsed = parse_reference(self.reference)
+            if parsed is None:
+                raise ValueError(f"reference {self.reference!r} is not a Hansard column reference such as '823 cc554-7GC'")
+            self.column = parsed
+        return self
+
+    @property
+    def debate(self) -> Optional[str]:
+        return debate_title(self.major_heading, self.minor_heading)
+
+
+def _normalised_time(value: Optional[str]) -> Optional[str]:
+    # Sources print times many ways ("4.30 pm", "014:30:00"); keep HH:MM or nothing.
+    from indexer.normalise import normalise_time
+
+    return normalise_time(value) if value is not None else None
+
+
+def debate_title(major: Optional[str], minor: Optional[str]) -> Optional[str]:
+    """'Major: Minor' the way TheyWorkForYou shows it; either part may be missing."""
+    parts = [p for p in (major, minor) if p]
+    if len(parts) == 2 and parts[0].lower() == parts[1].lower():
+        parts = parts[:1]
+    return ": ".join(parts) or None
+
+
+class Cited(BaseModel):
+    """Who spoke, when, in which debate, and where it is printed: shared by passages and speeches."""
+
+    speaker: Speaker
+    house: Optional[House] = None
+    section: Optional[str] = None
+    date: Optional[dt.date] = None
+    time: Optional[str] = None
+    debate: Optional[str] = Field(default=None, description="Debate title: major and minor heading")
+    major_heading: Optional[str] = None
+    minor_heading: Optional[str] = None
+    column: Column
+    reference: Optional[str] = Field(default=None, description='As printed, e.g. "823 cc554-7GC"')
+    citation: Optional[str] = Field(default=None, description='e.g. "HL Deb 5 July 2023 vol 823 cc554-7GC"')
+    session: Optional[str] = None
+    chamber: Optional[str] = None
+    procedural: bool = False
+    url: Optional[str] = None
+
+
+class Passage(Cited):
+    """One searchable paragraph (or a sentence-bounded piece of a long one)."""
+
+    id: str = Field(description='"<speech id>#<n>", n from 0 in speech order')
+    speech_id: str
+    position: int = Field(description="n: this passage's place in its speech")
+    text: str

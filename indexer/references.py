@@ -1,0 +1,111 @@
+"""Hansard column references and citations: parsing and printing.
+
+Hansard prints a column range with the end abbreviated to the digits that
+change ("cc554-7" is columns 554 to 557) and a suffix naming the column
+series (GC Grand Committee, WH Westminster Hall, W/WA written answers,
+WS written statements). A citation puts the house, date and volume in front:
+"HL Deb 5 July 2023 vol 823 cc554-7GC".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Optional
+
+from indexer.records import Column
+
+_REFERENCE = re.compile(
+    r"^\s*(?:(?:vol\.?\s*)?(?P<volume>\d+)\s+)?"
+    r"(?P<cc>cc?)\s*(?P<start>\d+)(?:\s*[-\u2013]\s*(?P<end>\d+))?\s*(?P<suffix>[A-Z]{1,3})?\s*$"
+)
+_COLNUM = re.compile(r"^\s*(?P<number>\d+)\s*(?P<suffix>[A-Z]{1,3})?\s*$")
+
+
+def expand_end(start: int, abbreviated: str) -> int:
+    """'554', '7' -> 557; '349', '50' -> 350; '98', '102' -> 102."""
+    start_digits = str(start)
+    if len(abbreviated) >= len(start_digits):
+        return int(abbreviated)
+    end = int(start_digits[: len(start_digits) - len(abbreviated)] + abbreviated)
+    # '99-2' means 99 to 102: the printed digits rolled over.
+    if end < start:
+        end += 10 ** len(abbreviated)
+    return end
+
+
+def parse_reference(text: str) -> Optional[Column]:
+    """'823 cc554-7GC' -> Column(volume=823, start=554, end=557, suffix='GC')."""
+    m = _REFERENCE.match(text)
+    if not m:
+        return None
+    start = int(m["start"])
+    end = expand_end(start, m["end"]) if m["end"] else start
+    return Column(
+        volume=int(m["volume"]) if m["volume"] else None,
+        start=start,
+        end=end,
+        suffix=m["suffix"] or None,
+    )
+
+
+def parse_colnum(text: Optional[str]) -> tuple[Optional[int], Optional[str]]:
+    """ParlParse colnum '349W' -> (349, 'W'); '' or junk -> (None, None)."""
+    m = _COLNUM.match(text or "")
+    if not m:
+        return None, None
+    return int(m["number"]), m["suffix"] or None
+
+
+def abbreviate_end(start: int, end: int) -> str:
+    """557 after 554 -> '7'; 350 after 349 -> '50'; 102 after 99 -> '102'."""
+    s, e = str(start), str(end)
+    if len(s) != len(e):
+        return e
+    i = 0
+    while i < len(s) - 1 and s[i] == e[i]:
+        i += 1
+    return e[i:]
+
+
+def format_reference(column: Column) -> Optional[str]:
+    """Column -> '823 cc554-7GC', 'c312', 'cc349-50W'; None without a start column."""
+    if column.start is None:
+        return None
+    suffix = column.suffix or ""
+    if column.end is None or column.end <= column.start:
+        cols = f"c{column.start}{suffix}"
+    else:
+        cols = f"cc{column.start}-{abbreviate_end(column.start, column.end)}{suffix}"
+    return f"{column.volume} {cols}" if column.volume is not None else cols
+
+
+def format_date(date: dt.date) -> str:
+    return f"{date.day} {date:%B %Y}"
+
+
+def citation_prefix(house: Optional[str], section: Optional[str]) -> Optional[str]:
+    if section == "standing":
+        return "PBC Deb"
+    if house == "lords":
+        return "HL Deb"
+    if house == "commons":
+        return "HC Deb"
+    return None
+
+
+def format_citation(
+    house: Optional[str], section: Optional[str], date: Optional[dt.date], column: Column
+) -> Optional[str]:
+    """'HL Deb 5 July 2023 vol 823 cc554-7GC'; parts the source lacks are left out."""
+    prefix = citation_prefix(house, section)
+    cols = format_reference(column.model_copy(update={"volume": None}))
+    if prefix is None and cols is None:
+        return None
+    parts = [prefix]
+    if date is not None:
+        parts.append(format_date(date))
+    if column.volume is not None:
+        parts.append(f"vol {column.volume}")
+    parts.append(cols)
+    return " ".join(p for p in parts if p)

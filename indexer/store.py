@@ -1,0 +1,304 @@
+"""The index directory: a FAISS index, a SQLite metadata store and a manifest.
+
+Layout:
+
+    DIR/CURRENT            names the live version (replaced atomically)
+    DIR/v-<stamp>/manifest.json
+    DIR/v-<stamp>/vectors.faiss      row i is the vector of passage `vec = i`
+    DIR/v-<stamp>/passages.sqlite
+
+A build writes a complete new version beside the live one and then swaps
+CURRENT with one atomic rename, so a reader never sees half an index and a
+build that dies part-way leaves the previous version serving.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import sqlite3
+import threading
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterable, Iterator, Optional, Sequence
+
+import faiss
+import numpy as np
+
+from embeddings.encoder import ModelInfo
+from indexer.records import Column, Passage, Speaker
+
+FORMAT_VERSION = 1
+CURRENT = "CURRENT"
+MANIFEST = "manifest.json"
+VECTORS = "vectors.faiss"
+METADATA = "passages.sqlite"
+
+# Passage fields stored as columns: flat, so later filters can use them.
+_COLUMNS = [
+    ("id", "TEXT NOT NULL UNIQUE"),
+    ("speech_id", "TEXT NOT NULL"),
+    ("position", "INTEGER NOT NULL"),
+    ("text", "TEXT NOT NULL"),
+    ("speaker_name", "TEXT"),
+    ("person_id", "TEXT"),
+    ("party", "TEXT"),
+    ("house", "TEXT"),
+    ("section", "TEXT"),
+    ("date", "TEXT"),
+    ("time", "TEXT"),
+    ("debate", "TEXT"),
+    ("major_heading", "TEXT"),
+    ("minor_heading", "TEXT"),
+    ("volume", "INTEGER"),
+    ("column_start", "INTEGER"),
+    ("column_end", "INTEGER"),
+    ("column_suffix", "TEXT"),
+    ("reference", "TEXT"),
+    ("citation", "TEXT"),
+    ("session", "TEXT"),
+    ("chamber", "TEXT"),
+    ("procedural", "INTEGER NOT NULL"),
+    ("url", "TEXT"),
+]
+_NAMES = [name for name, _ in _COLUMNS]
+
+
+class IndexError_(Exception):
+    """An index directory that cannot be used, with the reason why."""
+
+
+@dataclass
+class Manifest:
+    format_version: int
+    model: dict
+    dimension: int
+    passages: int
+    speeches: int
+    index_type: str
+    built_at: str
+
+    @property
+    def model_info(self) -> ModelInfo:
+        return ModelInfo(name=self.model["name"], version=self.model["version"], dimension=self.dimension)
+
+
+def _row(passage: Passage) -> tuple:
+    c = passage.column
+    return (
+        passage.id, passage.speech_id, passage.position, passage.text,
+        passage.speaker.name, passage.speaker.person_id, passage.speaker.party,
+        passage.house, passage.section, passage.date.isoformat() if passage.date else None, passage.time,
+        passage.debate, passage.major_heading, passage.minor_heading,
+        c.volume, c.start, c.end, c.suffix, passage.reference, passage.citation,
+        passage.session, passage.chamber, int(passage.procedural), passage.url,
+    )
+
+
+def _passage(row: sqlite3.Row) -> Passage:
+    return Passage(
+        id=row["id"], speech_id=row["speech_id"], position=row["position"], text=row["text"],
+        speaker=Speaker(name=row["speaker_name"], person_id=row["person_id"], party=row["party"]),
+        house=row["house"], section=row["section"],
+        date=dt.date.fromisoformat(row["date"]) if row["date"] else None, time=row["time"],
+        debate=row["debate"], major_heading=row["major_heading"], minor_heading=row["minor_heading"],
+        column=Column(volume=row["volume"], start=row["column_start"], end=row["column_end"], suffix=row["column_suffix"]),
+        reference=row["reference"], citation=row["citation"], session=row["session"], chamber=row["chamber"],
+        procedural=bool(row["procedural"]), url=row["url"],
+    )
+
+
+# ---------------------------------------------------------------- writing
+
+
+def write_index(index_dir: Path, passages: Sequence[Passage], vectors: np.ndarray, model: ModelInfo) -> Manifest:
+    """Write a complete new version and make it the live one."""
+    if len(passages) != len(vectors):
+        raise ValueError(f"{len(passages)} passages but {len(vectors)} vectors")
+    index_dir.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+    version = f"v-{stamp}-{uuid.uuid4().hex[:8]}"
+    building = index_dir / f".building-{version}"
+    building.mkdir()
+
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(passages), model.dimension)
+    index = faiss.IndexFlatIP(model.dimension)  # exact inner product = cosine on unit vectors
+    if len(vectors):
+        index.add(vectors)
+    faiss.write_index(index, str(building / VECTORS))
+
+    db = sqlite3.connect(str(building / METADATA))
+    with db:
+        db.execute(f"CREATE TABLE passages (vec INTEGER PRIMARY KEY, {', '.join(f'{n} {t}' for n, t in _COLUMNS)})")
+        db.executemany(
+            f"INSERT INTO passages (vec, {', '.join(_NAMES)}) VALUES (?, {', '.join('?' * len(_NAMES))})",
+            ((i, *_row(p)) for i, p in enumerate(passages)),
+        )
+        db.execute("CREATE INDEX passages_speech ON passages (speech_id, position)")
+    db.close()
+
+    manifest = Manifest(
+        format_version=FORMAT_VERSION,
+        model={"name": model.name, "version": model.version},
+        dimension=model.dimension,
+        passages=len(passages),
+        speeches=len({p.speech_id for p in passages}),
+        index_type="flat-ip",
+        built_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    )
+    # The manifest is written last: a version without one was never finished.
+    _write_atomic(building / MANIFEST, json.dumps(asdict(manifest), indent=2))
+    _fsync_dir(building)
+    os.replace(building, index_dir / version)
+    _write_atomic(index_dir / CURRENT, version + "\n")
+    _fsync_dir(index_dir)
+    _remove_stale_versions(index_dir, keep=version)
+    return manifest
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove_stale_versions(index_dir: Path, keep: str) -> None:
+    # A server holding an old version keeps its open files; unlinking is safe.
+    for child in index_dir.iterdir():
+        if child.name in (keep, CURRENT) or not child.is_dir():
+            continue
+        if child.name.startswith(("v-", ".building-")):
+            shutil.rmtree(child, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- reading
+
+
+def is_index(index_dir: Path) -> bool:
+    return (Path(index_dir) / CURRENT).is_file()
+
+
+class Index:
+    """A live index version, opened read-only. Safe to share between threads."""
+
+    def __init__(self, index_dir: Path):
+        index_dir = Path(index_dir)
+        self.dir = index_dir
+        current = index_dir / CURRENT
+        if not index_dir.is_dir():
+            raise IndexError_(f"index directory {index_dir} does not exist; build one with `hansard-search index`")
+        if not current.is_file():
+            raise IndexError_(f"{index_dir} is not a hansard-search index (no {CURRENT} file); build one with `hansard-search index`")
+        version = current.read_text(encoding="utf-8").strip()
+        self.path = index_dir / version
+        manifest_path = self.path / MANIFEST
+        if not version or not manifest_path.is_file():
+            raise IndexError_(f"index {index_dir} is incomplete: version {version!r} has no {MANIFEST}")
+        try:
+            self.manifest = Manifest(**json.loads(manifest_path.read_text(encoding="utf-8")))
+        except (ValueError, TypeError) as err:
+            raise IndexError_(f"index {index_dir} has an unreadable manifest: {err}") from err
+        if self.manifest.format_version != FORMAT_VERSION:
+            raise IndexError_(
+                f"index {index_dir} has format version {self.manifest.format_version}; this program reads "
+                f"version {FORMAT_VERSION}: rebuild it with `hansard-search index --rebuild`"
+            )
+        try:
+            self.vectors = faiss.read_index(str(self.path / VECTORS))
+        except RuntimeError as err:
+            raise IndexError_(f"index {index_dir}: cannot read {VECTORS}: {err}") from err
+        if self.vectors.ntotal != self.manifest.passages or self.vectors.d != self.manifest.dimension:
+            raise IndexError_(
+                f"index {index_dir} is inconsistent: manifest says {self.manifest.passages} passages of "
+                f"dimension {self.manifest.dimension}, {VECTORS} holds {self.vectors.ntotal} of dimension {self.vectors.d}"
+            )
+        self._local = threading.local()
+        count = self._db().execute("SELECT count(*) FROM passages").fetchone()[0]
+        if count != self.manifest.passages:
+            raise IndexError_(f"index {index_dir} is inconsistent: {METADATA} holds {count} passages, manifest says {self.manifest.passages}")
+
+    def _db(self) -> sqlite3.Connection:
+        # One read-only connection per thread: SQLite connections are not shared.
+        db = getattr(self._local, "db", None)
+        if db is None:
+            uri = f"file:{self.path / METADATA}?mode=ro"
+            try:
+                db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+                db.row_factory = sqlite3.Row
+                db.execute("SELECT 1 FROM passages LIMIT 1")
+            except sqlite3.DatabaseError as err:
+                raise IndexError_(f"index {self.dir}: cannot read {METADATA}: {err}") from err
+            self._local.db = db
+        return db
+
+    @property
+    def model(self) -> ModelInfo:
+        return self.manifest.model_info
+
+    def __len__(self) -> int:
+        return self.manifest.passages
+
+    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, vec ids) of the k nearest passages, best first."""
+        k = min(k, self.vectors.ntotal)
+        if k <= 0:
+            return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
+        scores, ids = self.vectors.search(np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32), k)
+        keep = ids[0] >= 0
+        return scores[0][keep], ids[0][keep]
+
+    def passages_at(self, vecs: Iterable[int]) -> list[Passage]:
+        """Passages for vec ids, in the order given."""
+        vecs = [int(v) for v in vecs]
+        if not vecs:
+            return []
+        rows = self._db().execute(
+            f"SELECT * FROM passages WHERE vec IN ({','.join('?' * len(vecs))})", vecs
+        ).fetchall()
+        by_vec = {row["vec"]: _passage(row) for row in rows}
+        return [by_vec[v] for v in vecs if v in by_vec]
+
+    def passage(self, passage_id: str) -> Optional[Passage]:
+        row = self._db().execute("SELECT * FROM passages WHERE id = ?", (passage_id,)).fetchone()
+        return _passage(row) if row else None
+
+    def speech(self, speech_id: str) -> list[Passage]:
+        rows = self._db().execute("SELECT * FROM passages WHERE speech_id = ? ORDER BY position", (speech_id,))
+        return [_passage(row) for row in rows]
+
+    def speech_count(self) -> int:
+        return self.manifest.speeches
+
+    def iter_passages(self) -> Iterator[tuple[int, Passage]]:
+        for row in self._db().execute("SELECT * FROM passages ORDER BY vec"):
+            yield row["vec"], _passage(row)
+
+    def vectors_at(self, vecs: Sequence[int]) -> np.ndarray:
+        out = np.zeros((len(vecs), self.vectors.d), dtype=np.float32)
+        for i, v in enumerate(vecs):
+            out[i] = self.vectors.reconstruct(int(v))
+        return out
+
+    def breakdown(self) -> dict:
+        """Passage counts by house and section, and the dates covered."""
+        db = self._db()
+        by_house = {row[0] or "unknown": row[1] for row in db.execute("SELECT house, count(*) FROM passages GROUP BY house")}
+        by_section = {
+            row[0] or "unknown": row[1] for row in db.execute("SELECT section, count(*) FROM passages GROUP BY section")
+        }
+        first, last = db.execute("SELECT min(date), max(date) FROM passages").fetchone()
+        return {"houses": by_house, "sections": by_section, "date_from": first, "date_to": last}

@@ -1,0 +1,174 @@
+"""The HTTP API (FastAPI): search, fetch passages and speeches, health, stats.
+
+The model and the index are loaded once, when the app starts; every request
+then costs one query encoding and one vector search. OpenAPI docs are at /docs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Optional
+
+from fastapi import FastAPI, HTTPException, Path as PathParam, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from embeddings.encoder import Encoder, load_encoder
+from indexer.records import Cited, Passage
+from service.search import Searcher
+from service.settings import Settings
+
+MAX_K = 100
+MAX_OFFSET = 10_000
+MAX_QUERY_CHARS = 1_000
+
+
+class Result(Passage):
+    score: float = Field(description="Cosine similarity of query and passage, -1 to 1; higher is better")
+
+
+class SearchResponse(BaseModel):
+    query: str
+    total: int = Field(description="Passages that could be ranked for this query")
+    k: int
+    offset: int
+    results: list[Result]
+
+
+class SpeechResponse(Cited):
+    id: str
+    passages: list[Passage] = Field(description="All of the speech's passages, in order")
+
+
+class ModelDescription(BaseModel):
+    name: str
+    version: str
+    dimension: int
+
+
+class StatsResponse(BaseModel):
+    passages: int
+    speeches: int
+    model: ModelDescription
+    index_type: str
+    format_version: int
+    built_at: str
+    houses: dict[str, int]
+    sections: dict[str, int]
+    date_from: Optional[dt.date] = None
+    date_to: Optional[dt.date] = None
+
+
+class HealthResponse(BaseModel):
+    status: str = Field(description='"ok" once the index is loaded and searchable')
+    passages: int
+
+
+class ErrorResponse(BaseModel):
+    message: str
+    detail: object = None
+
+
+def create_app(settings: Optional[Settings] = None, encoder: Optional[Encoder] = None) -> FastAPI:
+    """The app for one index. Pass `encoder` to reuse an already loaded model (tests)."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        model = encoder or load_encoder(settings.model, use_cache=False, threads=settings.threads)
+        app.state.searcher = Searcher.open(settings.index, model)
+        app.state.breakdown = app.state.searcher.index.breakdown()
+        yield
+
+    app = FastAPI(
+        title="hansard-search",
+        summary="Semantic search over UK Parliament debates, with speaker, date and Hansard column references.",
+        version="0.1.0",
+        lifespan=lifespan,
+        responses={422: {"model": ErrorResponse, "description": "A parameter is missing or out of range"}},
+    )
+
+    @app.exception_handler(RequestValidationError)
+    async def explain_validation_error(request: Request, err: RequestValidationError) -> JSONResponse:
+        # FastAPI's default body lists errors; a message naming the parameter
+        # is what a person reading a portal's logs needs first.
+        errors = err.errors()
+        first = errors[0] if errors else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("query", "path"))
+        message = f"{where}: {first.get('msg', 'invalid')}" if where else first.get("msg", "invalid request")
+        return JSONResponse(status_code=422, content={"message": message, "detail": jsonable_errors(errors)})
+
+    @app.exception_handler(HTTPException)
+    async def explain_http_error(request: Request, err: HTTPException) -> JSONResponse:
+        return JSONResponse(status_code=err.status_code, content={"message": err.detail})
+
+    def searcher(request: Request) -> Searcher:
+        return request.app.state.searcher
+
+    @app.get("/search", response_model=SearchResponse, tags=["search"])
+    def search(
+        request: Request,
+        q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS, description="What to look for, in plain words")],
+        k: Annotated[int, Query(ge=1, le=MAX_K, description="How many results")] = 10,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Results to skip, for paging")] = 0,
+    ) -> SearchResponse:
+        """Passages ranked by meaning, best first, each with speaker, date, debate and Hansard reference."""
+        if not q.strip():
+            raise HTTPException(422, "q: must contain some words")
+        s = searcher(request)
+        hits = s.search(q, k=k, offset=offset)
+        return SearchResponse(
+            query=q,
+            total=s.total,
+            k=k,
+            offset=offset,
+            results=[Result(**hit.passage.model_dump(), score=round(hit.score, 6)) for hit in hits],
+        )
+
+    @app.get("/passages/{passage_id:path}", response_model=Passage, responses={404: {"model": ErrorResponse}}, tags=["records"])
+    def get_passage(request: Request, passage_id: Annotated[str, PathParam(description='e.g. "uk.org.publicwhip/debate/2009-10-27a.1.0#0", URL-encoded')]) -> Passage:
+        """One passage by id."""
+        passage = searcher(request).passage(passage_id)
+        if passage is None:
+            raise HTTPException(404, f"no passage with id {passage_id!r}")
+        return passage
+
+    @app.get("/speeches/{speech_id:path}", response_model=SpeechResponse, responses={404: {"model": ErrorResponse}}, tags=["records"])
+    def get_speech(request: Request, speech_id: Annotated[str, PathParam(description='e.g. "uk.org.publicwhip/debate/2009-10-27a.1.0", URL-encoded')]) -> SpeechResponse:
+        """A whole speech: its fields and all of its passages in order."""
+        passages = searcher(request).speech(speech_id)
+        if not passages:
+            raise HTTPException(404, f"no speech with id {speech_id!r}")
+        first = passages[0]
+        fields = first.model_dump(exclude={"id", "speech_id", "position", "text", "time"})
+        return SpeechResponse(id=speech_id, time=first.time, passages=passages, **fields)
+
+    @app.get("/health", response_model=HealthResponse, tags=["service"])
+    def health(request: Request) -> HealthResponse:
+        """Whether the service is up with its index loaded."""
+        return HealthResponse(status="ok", passages=searcher(request).total)
+
+    @app.get("/stats", response_model=StatsResponse, tags=["service"])
+    def stats(request: Request) -> StatsResponse:
+        """What the index holds and which model made it."""
+        s = searcher(request)
+        manifest = s.index.manifest
+        return StatsResponse(
+            passages=manifest.passages,
+            speeches=manifest.speeches,
+            model=ModelDescription(**manifest.model, dimension=manifest.dimension),
+            index_type=manifest.index_type,
+            format_version=manifest.format_version,
+            built_at=manifest.built_at,
+            **request.app.state.breakdown,
+        )
+
+    return app
+
+
+def jsonable_errors(errors) -> list[dict]:
+    # Pydantic puts exception objects in `ctx`; keep only what JSON can carry.
+    return [{key: value for key, value in e.items() if key in ("loc", "msg", "type")} for e in errors]

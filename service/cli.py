@@ -1,0 +1,179 @@
+"""The `hansard-search` command: index, serve, search.
+
+Exit status of `index`: 0 every file indexed; 3 indexed, but some files or
+records were skipped (listed with their reasons); 1 failed, nothing changed;
+2 bad usage.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from embeddings.encoder import DEFAULT_MODEL, MODELS
+
+EXIT_OK, EXIT_FAILED, EXIT_SKIPPED = 0, 1, 3
+
+app = typer.Typer(
+    name="hansard-search",
+    help="Semantic search over UK Parliament debates (Hansard), with cited passages.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+IndexDir = Annotated[
+    Path,
+    typer.Option("--index", envvar="HANSARD_INDEX", help="Index directory (default: $HANSARD_INDEX or ./index)."),
+]
+ModelName = Annotated[
+    str,
+    typer.Option("--model", envvar="HANSARD_MODEL", help=f"Embedding model: {', '.join(MODELS)}."),
+]
+
+
+def _fail(message: str) -> None:
+    err.print(f"[bold red]error:[/] {escape(message)}")
+    raise typer.Exit(EXIT_FAILED)
+
+
+@app.command()
+def index(
+    sources: Annotated[list[Path], typer.Argument(help="Files or folders of ParlParse XML, contribution pages, JSONL or CSV, mixed.")],
+    index_dir: IndexDir = Path("index"),
+    members: Annotated[
+        Optional[Path],
+        typer.Option(envvar="HANSARD_MEMBERS", help="ParlParse members data, for parties (default: a `members` folder beside the sources)."),
+    ] = None,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Start a new index instead of adding to the existing one.")] = False,
+    model: ModelName = DEFAULT_MODEL,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Read speeches from SOURCES, embed their paragraphs and write (or update) the index."""
+    from indexer.build import BuildError, build_index, find_members_folder
+    from indexer.members import MemberDirectory
+    from embeddings.encoder import load_encoder
+
+    members = members or find_members_folder(sources)
+    if members is not None and not members.is_dir():
+        _fail(f"members folder {members} does not exist")
+    directory = MemberDirectory.load(members)
+    try:
+        encoder = load_encoder(model)
+    except (ValueError, RuntimeError, OSError) as e:
+        _fail(str(e))
+
+    progress = Progress(
+        TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=err, disable=quiet, transient=True,
+    )
+
+    def wrap_files(files):
+        files = list(files)
+        with progress:
+            yield from progress.track(files, description="reading files")
+
+    try:
+        summary = build_index(sources, index_dir, encoder, directory, rebuild=rebuild, progress=not quiet, wrap_files=wrap_files)
+    except BuildError as e:
+        _fail(str(e))
+
+    seconds = summary.seconds
+    err.print(
+        f"[bold green]indexed[/] {summary.files_read} files: {summary.speeches_read} speeches read, "
+        f"{summary.passages_embedded} passages embedded in {seconds['embed']:.1f} s "
+        f"({summary.passages_embedded / max(seconds['embed'], 1e-9):.0f}/s)"
+    )
+    if summary.speeches_kept or summary.speeches_replaced:
+        err.print(f"kept {summary.speeches_kept} speeches from the previous index; replaced {summary.speeches_replaced}")
+    err.print(
+        f"index {index_dir}: {summary.passages} passages, {summary.speeches} speeches, "
+        f"model {encoder.info.key} (members data: {members or 'none'})"
+    )
+    if summary.superseded:
+        err.print(f"left out {len(summary.superseded)} older versions of sitting days (a later version was read)")
+    if summary.problems:
+        err.print(f"[bold yellow]skipped {len(summary.files_skipped)} files and {len(summary.records_skipped)} records:[/]")
+        for problem in summary.problems:
+            err.print(f"  {escape(str(problem))}")
+        raise typer.Exit(EXIT_SKIPPED)
+
+
+@app.command()
+def serve(
+    index_dir: IndexDir = Path("index"),
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    model: ModelName = DEFAULT_MODEL,
+) -> None:
+    """Serve the index over HTTP (API docs at /docs)."""
+    import uvicorn
+
+    from indexer.store import Index, IndexError_
+    from service.app import create_app
+    from service.settings import Settings
+
+    try:
+        Index(index_dir)  # refuse a missing or broken index before loading the model
+    except IndexError_ as e:
+        _fail(str(e))
+    settings = Settings(index=index_dir, model=model)
+    try:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    except IndexError_ as e:  # raised at start-up, e.g. a model mismatch
+        _fail(str(e))
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for, in plain words.")],
+    index_dir: IndexDir = Path("index"),
+    k: Annotated[int, typer.Option("-k", "--k", min=1, max=100, help="How many results.")] = 10,
+    offset: Annotated[int, typer.Option(min=0, help="Results to skip.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON instead of text.")] = False,
+    model: ModelName = DEFAULT_MODEL,
+) -> None:
+    """Print the passages that best match QUERY, with speaker and Hansard reference."""
+    from embeddings.encoder import load_encoder
+    from indexer.store import IndexError_
+    from service.search import Searcher
+
+    if not query.strip():
+        _fail("the query is empty")
+    try:
+        searcher = Searcher.open(index_dir, load_encoder(model, use_cache=False))
+    except (IndexError_, ValueError, RuntimeError) as e:
+        _fail(str(e))
+    hits = searcher.search(query, k=k, offset=offset)
+    if as_json:
+        results = [{**hit.passage.model_dump(mode="json"), "score": round(hit.score, 6)} for hit in hits]
+        payload = {"query": query, "total": searcher.total, "k": k, "offset": offset, "results": results}
+        sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
+        return
+    if not hits:
+        out.print("no results")
+    for rank, hit in enumerate(hits, start=offset + 1):
+        p = hit.passage
+        who = p.speaker.name or ("(procedural)" if p.procedural else "(speaker not named)")
+        if p.speaker.party:
+            who += f" ({p.speaker.party})"
+        out.print(f"[bold]{rank}.[/] [cyan]{escape(who)}[/]  {p.date or ''}  [dim]score {hit.score:.3f}[/]")
+        out.print(f"   {escape(p.citation or p.reference or 'no column reference')}  ·  {escape(p.debate or '')}")
+        out.print(f"   {escape(p.text)}\n", soft_wrap=False)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

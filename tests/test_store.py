@@ -1,0 +1,159 @@
+"""Building, updating and opening index directories."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from indexer.build import BuildError, build_index
+from indexer.store import CURRENT, MANIFEST, Index, IndexError_
+from service.search import ModelMismatch, Searcher
+
+from conftest import CONTRIBUTION_PAGE, XML
+
+LORDS_WMS = XML / "2009-10_lordswms" / "lordswms2009-10-26a.xml"
+LORDS_WMS_2 = XML / "2009-10_lordswms" / "lordswms2009-10-27a.xml"
+
+
+def test_manifest_records_model_and_counts(small_index, encoder):
+    index = Index(small_index)
+    manifest = index.manifest
+    assert manifest.model == {"name": "all-MiniLM-L6-v2", "version": encoder.info.version}
+    assert manifest.dimension == 384
+    assert manifest.passages == index.vectors.ntotal == len(list(index.iter_passages()))
+    assert manifest.speeches == len({p.speech_id for _, p in index.iter_passages()})
+    assert manifest.built_at and manifest.format_version == 1
+
+
+def test_vectors_are_unit_length(small_index):
+    index = Index(small_index)
+    norms = np.linalg.norm(index.vectors_at(list(range(0, len(index), 50))), axis=1)
+    assert np.allclose(norms, 1.0, atol=1e-4)
+
+
+def test_speech_passages_come_back_in_order(small_index):
+    index = Index(small_index)
+    passages = index.speech("uk.org.publicwhip/westminhall/2009-10-27a.1.2")
+    assert len(passages) > 3
+    assert [p.position for p in passages] == list(range(len(passages)))
+    assert [p.id for p in passages] == [f"uk.org.publicwhip/westminhall/2009-10-27a.1.2#{n}" for n in range(len(passages))]
+
+
+def test_adding_files_keeps_what_is_indexed(tmp_path, encoder, members):
+    index_dir = tmp_path / "index"
+    first = build_index([LORDS_WMS], index_dir, encoder, members)
+    second = build_index([LORDS_WMS_2], index_dir, encoder, members)
+    assert second.speeches_kept == first.speeches
+    assert second.passages == first.passages + second.passages_embedded
+    assert len(Index(index_dir)) == second.passages
+    ids = {p.speech_id for _, p in Index(index_dir).iter_passages()}
+    assert "uk.org.publicwhip/wms/2009-10-26a.87.1" in ids
+    assert any(i.startswith("uk.org.publicwhip/wms/2009-10-27a") for i in ids)
+
+
+def test_reindexing_a_file_replaces_its_speeches_without_duplicates(tmp_path, encoder, members):
+    index_dir = tmp_path / "index"
+    first = build_index([LORDS_WMS], index_dir, encoder, members)
+    again = build_index([LORDS_WMS], index_dir, encoder, members)
+    assert again.speeches_replaced == first.speeches
+    assert again.passages == first.passages
+    index = Index(index_dir)
+    ids = [p.id for _, p in index.iter_passages()]
+    assert len(ids) == len(set(ids)) == first.passages
+
+
+def test_kept_passages_keep_their_vectors(tmp_path, encoder, members):
+    index_dir = tmp_path / "index"
+    build_index([LORDS_WMS], index_dir, encoder, members)
+    before = Index(index_dir)
+    vecs = {p.id: vec for vec, p in before.iter_passages()}
+    pid = "uk.org.publicwhip/wms/2009-10-26a.87.1#0"
+    old_vector = before.vectors_at([vecs[pid]])[0]
+    build_index([LORDS_WMS_2], index_dir, encoder, members)
+    after = Index(index_dir)
+    new_vec = {p.id: vec for vec, p in after.iter_passages()}[pid]
+    assert np.allclose(after.vectors_at([new_vec])[0], old_vector)
+
+
+def test_unchanged_input_embeds_nothing_new(tmp_path, encoder, members, monkeypatch):
+    build_index([LORDS_WMS], tmp_path / "a", encoder, members)
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was asked to embed text that is in the cache")
+
+    monkeypatch.setattr(encoder.model, "encode", no_model)
+    summary = build_index([LORDS_WMS], tmp_path / "b", encoder, members, rebuild=True)
+    assert summary.passages > 0
+
+
+def test_rebuild_starts_afresh(tmp_path, encoder, members):
+    index_dir = tmp_path / "index"
+    build_index([LORDS_WMS], index_dir, encoder, members)
+    build_index([CONTRIBUTION_PAGE], index_dir, encoder, members, rebuild=True)
+    assert {p.speech_id.split("/")[0] for _, p in Index(index_dir).iter_passages()} == {"contribution"}
+
+
+def test_a_failed_build_leaves_the_previous_index_serving(tmp_path, encoder, members, monkeypatch):
+    index_dir = tmp_path / "index"
+    build_index([LORDS_WMS], index_dir, encoder, members)
+    before = (index_dir / CURRENT).read_text()
+
+    import indexer.store
+
+    def broken_write(*args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(indexer.store.faiss, "write_index", broken_write)
+    with pytest.raises(OSError):
+        build_index([LORDS_WMS_2], index_dir, encoder, members)
+    monkeypatch.undo()
+    assert (index_dir / CURRENT).read_text() == before
+    searcher = Searcher.open(index_dir, encoder)
+    assert searcher.search("public protection arrangements", k=1)[0].passage.date.isoformat() == "2009-10-26"
+    # and the next run completes and cleans up the half-written version
+    build_index([LORDS_WMS_2], index_dir, encoder, members)
+    assert not [p for p in index_dir.iterdir() if p.name.startswith(".building")]
+    assert len([p for p in index_dir.iterdir() if p.name.startswith("v-")]) == 1
+
+
+def test_nothing_to_index_is_an_error_and_changes_nothing(tmp_path, encoder, members):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    with pytest.raises(BuildError, match="nothing to index"):
+        build_index([empty], tmp_path / "index", encoder, members)
+    assert not (tmp_path / "index" / CURRENT).exists()
+
+
+def _copy(index_dir, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(index_dir, copy)
+    return copy, copy / (copy / CURRENT).read_text().strip()
+
+
+def test_an_index_from_another_model_is_refused(small_index, tmp_path, encoder, members):
+    copy, version = _copy(small_index, tmp_path)
+    manifest = json.loads((version / MANIFEST).read_text())
+    manifest["model"]["name"] = "all-mpnet-base-v2"
+    (version / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(ModelMismatch, match="all-mpnet-base-v2"):
+        Searcher.open(copy, encoder)
+    with pytest.raises(BuildError, match="--rebuild"):
+        build_index([LORDS_WMS], copy, encoder, members)
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda copy, version: (version / MANIFEST).unlink(), "incomplete"),
+        (lambda copy, version: (version / MANIFEST).write_text("{not json"), "manifest"),
+        (lambda copy, version: (version / "vectors.faiss").write_bytes(b"garbage"), "vectors.faiss"),
+        (lambda copy, version: (version / "passages.sqlite").write_bytes(b"garbage" * 100), "passages.sqlite"),
+        (lambda copy, version: (copy / CURRENT).unlink(), "not a hansard-search index"),
+    ],
+)
+def test_a_damaged_index_is_refused_with_a_clear_message(small_index, tmp_path, damage, message):
+    copy, version = _copy(small_index, tmp_path)
+    damage(copy, version)
+    with pytest.raises(IndexError_, match=message):
+        Index(copy)
