@@ -135,10 +135,13 @@ class Cited(BaseModel):
     url: Optional[str] = None
 
 
-class Passage(Cited):
-    """One searchable paragraph (or a sentence-bounded piece of a long one)."""
-
+class PassageKey(BaseModel):
     id: str = Field(description='"<speech id>#<n>", n from 0 in speech order')
     speech_id: str
     position: int = Field(description="n: this passage's place in its speech")
     text: str
+
+
+# Base order puts PassageKey's fields first in JSON: id, speech_id, position, text, speaker, ...
+class Passage(Cited, PassageKey):
+    """One searchable paragraph (or a sentence-bounded piece of a long one)."""

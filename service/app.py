@@ -38,8 +38,11 @@ class SearchResponse(BaseModel):
     results: list[Result]
 
 
-class SpeechResponse(Cited):
+class SpeechKey(BaseModel):
     id: str
+
+
+class SpeechResponse(Cited, SpeechKey):
     passages: list[Passage] = Field(description="All of the speech's passages, in order")
 
 

@@ -252,3 +252,25 @@ def test_format_is_detected_from_content():
     assert detect_format(b'<?xml version="1.0"?><publicwhip>') == "parlparse"
     assert detect_format(CONTRIBUTION_PAGE.read_bytes()[:4096]) == "contribution"
     assert detect_format(b'{"id": "a", "paragraphs": ["x"]}\n') == "jsonl"
+
+
+def test_csv_research_export_is_read_by_header_names(members):
+    path = XML.parent / "csv" / "louwerse_oppoistion_2021-uk_covid_speeches.csv"
+    problems = []
+    speeches = read(path, members, problems)
+    assert not problems and len(speeches) > 400
+    first = speeches[0]
+    assert first.id == "louwerse_oppoistion_2021-uk_covid_speeches/2020-01-23/a433.0"
+    assert first.speaker.name == "Sharon Hodgson"
+    assert first.speaker.person_id == "uk.org.publicwhip/person/11592"
+    assert first.speaker.party == "Labour"
+    assert first.date == dt.date(2020, 1, 23) and first.debate == "Wuhan Coronavirus"
+
+
+def test_csv_bad_row_is_reported_with_its_line(tmp_path, members):
+    path = tmp_path / "speeches.csv"
+    path.write_text("date,speaker,text\n2020-01-02,A Member,Some words about trains.\nnot-a-date,B,More words.\n")
+    problems = []
+    speeches = read(path, members, problems)
+    assert len(speeches) == 1
+    assert [p.line for p in problems] == [3]

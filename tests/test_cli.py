@@ -1,0 +1,114 @@
+"""The `hansard-search` command, run as a user runs it (a real subprocess)."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from conftest import SMALL_SLICE, XML
+
+HS2_QUERY = "Chinese surveillance cameras bought for HS2"
+
+
+def hansard_search(*args, cache_dir, env=None, timeout=300):
+    command = shutil.which("hansard-search", path=os.path.dirname(sys.executable)) or "hansard-search"
+    environment = {**os.environ, "HANSARD_CACHE_DIR": str(cache_dir), **(env or {})}
+    return subprocess.run([command, *map(str, args)], capture_output=True, text=True, env=environment, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def cli_index(tmp_path_factory, cache_dir):
+    """Indexed by the CLI: the contribution page plus two days of other debates."""
+    index_dir = tmp_path_factory.mktemp("cli") / "index"
+    run = hansard_search("index", *SMALL_SLICE, "--index", index_dir, "--quiet", cache_dir=cache_dir)
+    assert run.returncode == 0, run.stderr
+    return index_dir, run
+
+
+def test_index_ends_with_a_summary(cli_index):
+    _, run = cli_index
+    assert "indexed 4 files" in run.stderr
+    assert "passages" in run.stderr and "speeches" in run.stderr
+    assert "members data: " in run.stderr and "members data: none" not in run.stderr
+
+
+def test_search_puts_the_contribution_page_first_with_its_reference(cli_index, cache_dir):
+    index_dir, _ = cli_index
+    run = hansard_search("search", HS2_QUERY, "--index", index_dir, "-k", "3", "--json", cache_dir=cache_dir)
+    assert run.returncode == 0, run.stderr
+    body = json.loads(run.stdout)
+    top = body["results"][0]
+    assert top["speech_id"].startswith("contribution/") and top["reference"] == "823 cc554-7GC"
+    assert len(body["results"]) == 3
+
+
+def test_search_prints_speaker_and_reference(cli_index, cache_dir):
+    index_dir, _ = cli_index
+    run = hansard_search("search", "biofuels and deforestation", cache_dir=cache_dir,
+                         env={"HANSARD_INDEX": str(index_dir), "COLUMNS": "200"})
+    assert run.returncode == 0, run.stderr
+    first = run.stdout.split("\n2. ")[0]
+    assert first.startswith("1. ")
+    assert "HC Deb 27 October 2009 c" in first and "WH" in first
+    assert "(Conservative)" in first or "(Labour)" in first or "(Liberal Democrat)" in first
+
+
+def test_search_of_a_missing_index_fails_clearly(tmp_path, cache_dir):
+    run = hansard_search("search", "anything", "--index", tmp_path / "nowhere", cache_dir=cache_dir)
+    assert run.returncode == 1
+    assert "does not exist" in run.stderr
+
+
+def test_index_reports_skipped_files_and_exits_3(tmp_path, cache_dir):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    shutil.copy(XML / "2009-10_lordswms" / "lordswms2009-10-26a.xml", folder)
+    (folder / "empty.xml").write_text("")
+    (folder / "broken.xml").write_text('<?xml version="1.0"?>\n<publicwhip>\n<speech id="x/1">\n<p>cut off')
+    run = hansard_search("index", folder, "--index", tmp_path / "index", "--quiet", cache_dir=cache_dir)
+    assert run.returncode == 3, run.stderr
+    assert "empty.xml: empty file" in run.stderr
+    assert "broken.xml:" in run.stderr and "malformed XML" in run.stderr
+    search = hansard_search("search", "public protection", "--index", tmp_path / "index", "--json", cache_dir=cache_dir)
+    assert json.loads(search.stdout)["results"][0]["speech_id"].startswith("uk.org.publicwhip/wms/2009-10-26a")
+
+
+def test_serve_answers_over_http(cli_index, cache_dir):
+    index_dir, _ = cli_index
+    port = _free_port()
+    command = shutil.which("hansard-search", path=os.path.dirname(sys.executable)) or "hansard-search"
+    server = subprocess.Popen(
+        [command, "serve", "--index", str(index_dir), "--port", str(port)],
+        env={**os.environ, "HANSARD_CACHE_DIR": str(cache_dir)}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{base}/health", timeout=2).json()["status"] == "ok":
+                    break
+            except httpx.HTTPError:
+                pass
+            assert server.poll() is None, server.stdout.read().decode()
+            assert time.monotonic() < deadline, "server did not come up"
+            time.sleep(0.5)
+        body = httpx.get(f"{base}/search", params={"q": HS2_QUERY, "k": 2}).json()
+        assert body["results"][0]["reference"] == "823 cc554-7GC"
+        assert httpx.get(f"{base}/search", params={"q": HS2_QUERY, "k": 500}).status_code == 422
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
