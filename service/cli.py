@@ -16,6 +16,8 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.padding import Padding
+from rich.text import Text
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from embeddings.encoder import DEFAULT_MODEL, MODELS
@@ -168,7 +170,7 @@ def search(
             who += f" ({p.speaker.party})"
         out.print(f"[bold]{rank}.[/] [cyan]{escape(who)}[/]  {p.date or ''}  [dim]score {hit.score:.3f}[/]")
         out.print(f"   {escape(p.citation or p.reference or 'no column reference')}  ·  {escape(p.debate or '')}")
-        out.print(f"   {escape(p.text)}\n", soft_wrap=False)
+        out.print(Padding(Text(p.text), (0, 0, 1, 3)))
 
 
 def main() -> None:

@@ -37,8 +37,8 @@ class Searcher:
             )
         self.index = index
         self.encoder = encoder
-        # Query encoding is cheap but torch is not re-entrant-safe under every
-        # build; one query at a time through the model keeps latency stable.
+        # A fast (Rust) tokenizer shared between threads can fail with
+        # "Already borrowed"; queries take ~10 ms, so one at a time is cheap.
         self._encode_lock = threading.Lock()
 
     @classmethod
