@@ -74,6 +74,7 @@ class Encoder:
         self.cache = cache
         self.max_tokens = int(model.max_seq_length)
         self._tokenizer = model.tokenizer
+        self.cache_hits = 0  # texts served from the cache since loading, for run summaries
 
     def count_tokens(self, text: str) -> int:
         """Word-pieces the model sees for text, special tokens included."""
@@ -88,6 +89,7 @@ class Encoder:
         out = np.zeros((len(texts), self.info.dimension), dtype=np.float32)
         cached = self.cache.get_many(self.info.key, texts) if self.cache else {}
         todo = [i for i, t in enumerate(texts) if t not in cached]
+        self.cache_hits += len(texts) - len(todo)
         for i, t in enumerate(texts):
             if t in cached:
                 out[i] = cached[t]

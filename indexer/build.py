@@ -40,6 +40,7 @@ class BuildSummary:
     speeches_replaced: int = 0
     passages: int = 0  # in the finished index
     passages_embedded: int = 0  # passages of this run's input (cache hits included)
+    passages_cached: int = 0  # of those, how many the embedding cache already held
     seconds: dict[str, float] = field(default_factory=dict)
     manifest: Optional[Manifest] = None
 
@@ -79,8 +80,10 @@ def build_index(
     summary.seconds["split"] = time.perf_counter() - started
 
     started = time.perf_counter()
+    hits_before = encoder.cache_hits
     new_vectors = encoder.encode([p.text for p in new_passages], progress=progress)
     summary.passages_embedded = len(new_passages)
+    summary.passages_cached = encoder.cache_hits - hits_before
     summary.seconds["embed"] = time.perf_counter() - started
 
     passages, vectors = new_passages, new_vectors

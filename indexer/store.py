@@ -29,9 +29,10 @@ import faiss
 import numpy as np
 
 from embeddings.encoder import ModelInfo
+from indexer.query import Filters, ParsedQuery, fts_phrase
 from indexer.records import Column, Passage, Speaker
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: full-text (FTS5) table and filter indexes
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 VECTORS = "vectors.faiss"
@@ -138,6 +139,15 @@ def write_index(index_dir: Path, passages: Sequence[Passage], vectors: np.ndarra
             ((i, *_row(p)) for i, p in enumerate(passages)),
         )
         db.execute("CREATE INDEX passages_speech ON passages (speech_id, position)")
+        for column in ("date", "house", "section", "person_id", "party"):
+            db.execute(f"CREATE INDEX passages_{column} ON passages ({column})")
+        # Keyword search: BM25 over text, debate title and speaker, with
+        # Porter stemming. External content: the text is stored once.
+        db.execute(
+            "CREATE VIRTUAL TABLE passages_fts USING fts5(text, debate, speaker_name, "
+            "content='passages', content_rowid='vec', tokenize='porter unicode61 remove_diacritics 2')"
+        )
+        db.execute("INSERT INTO passages_fts (passages_fts) VALUES ('rebuild')")
     db.close()
 
     manifest = Manifest(
@@ -183,6 +193,66 @@ def _remove_stale_versions(index_dir: Path, keep: str) -> None:
             continue
         if child.name.startswith(("v-", ".building-")):
             shutil.rmtree(child, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- which passages may match
+
+
+@dataclass(frozen=True)
+class Where:
+    """A SQL condition on `passages p`, with its parameters; empty means every passage."""
+
+    sql: str = ""
+    params: tuple = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.sql)
+
+    def and_(self, sql: str = "") -> str:
+        return f" AND ({self.sql})" if self.sql else ""
+
+
+def where_clause(filters: Filters, query: Optional[ParsedQuery] = None) -> Where:
+    """Exact filters and the query's phrase and exclusion constraints, as SQL."""
+    parts: list[str] = []
+    params: list = []
+    if filters.speaker:
+        parts.append("p.speaker_name LIKE ? ESCAPE '\\'")
+        params.append(f"%{_like_escape(filters.speaker)}%")
+    if filters.person_id:
+        parts.append("p.person_id = ?")
+        params.append(filters.person_id)
+    if filters.party:
+        parts.append("lower(p.party) = lower(?)")
+        params.append(filters.party)
+    if filters.house:
+        parts.append("p.house = ?")
+        params.append(filters.house)
+    if filters.section:
+        parts.append("p.section = ?")
+        params.append(filters.section)
+    if filters.date_from:
+        parts.append("p.date >= ?")
+        params.append(filters.date_from.isoformat())
+    if filters.date_to:
+        parts.append("p.date <= ?")
+        params.append(filters.date_to.isoformat())
+    for word in (filters.debate or "").split():
+        parts.append("p.debate LIKE ? ESCAPE '\\'")
+        params.append(f"%{_like_escape(word)}%")
+    for phrase in query.phrases if query else ():
+        # The full-text index finds candidates fast; the substring test makes
+        # the match exact (the index stems: "forced labour" ~ "forcing labours").
+        parts.append("p.vec IN (SELECT rowid FROM passages_fts WHERE passages_fts MATCH ?) AND instr(lower(p.text), lower(?)) > 0")
+        params.extend([fts_phrase(phrase), phrase])
+    if query and query.excluded:
+        parts.append("p.vec NOT IN (SELECT rowid FROM passages_fts WHERE passages_fts MATCH ?)")
+        params.append(" OR ".join(fts_phrase(word) for word in query.excluded))
+    return Where(" AND ".join(f"({part})" for part in parts), tuple(params))
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 # ---------------------------------------------------------------- reading
@@ -288,10 +358,87 @@ class Index:
             yield row["vec"], _passage(row)
 
     def vectors_at(self, vecs: Sequence[int]) -> np.ndarray:
-        out = np.zeros((len(vecs), self.vectors.d), dtype=np.float32)
-        for i, v in enumerate(vecs):
-            out[i] = self.vectors.reconstruct(int(v))
-        return out
+        vecs = np.asarray(vecs, dtype=np.int64)
+        if not len(vecs):
+            return np.zeros((0, self.vectors.d), dtype=np.float32)
+        return self.vectors.reconstruct_batch(vecs)
+
+    # ------------------------------------------------------------ search
+
+    def matching(self, where: Where) -> np.ndarray:
+        """Vec ids of the passages that satisfy `where`, ascending."""
+        rows = self._db().execute(f"SELECT p.vec FROM passages p WHERE {where.sql or 1}", where.params)
+        return np.fromiter((row[0] for row in rows), dtype=np.int64)
+
+    def count(self, where: Where, distinct: str = "p.vec") -> int:
+        sql = f"SELECT count(DISTINCT {distinct}) FROM passages p WHERE {where.sql or 1}"
+        return self._db().execute(sql, where.params).fetchone()[0]
+
+    def dense(self, query: np.ndarray, k: int, where: Where = Where()) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, vec ids) of the k passages nearest the query among those `where` allows.
+
+        Exact whatever the filter: a filtered search scores every allowed
+        passage rather than filtering a fixed number of nearest ones, so a
+        filter matching 0.1% of the index still fills the page.
+        """
+        if not where:
+            return self.search(query, k)
+        allowed = self.matching(where)
+        return self.dense_scores(query, allowed, k)
+
+    def dense_scores(self, query: np.ndarray, vecs: np.ndarray, k: Optional[int] = None) -> tuple[np.ndarray, np.ndarray]:
+        """Cosine scores of the query against the given passages, best first (top k if given)."""
+        vecs = np.asarray(vecs, dtype=np.int64)
+        if not len(vecs):
+            return np.zeros(0, dtype=np.float32), vecs
+        scores = self.vectors_at(vecs) @ query.reshape(-1).astype(np.float32)
+        if k is not None and k < len(vecs):
+            top = np.argpartition(-scores, k - 1)[:k]
+        else:
+            top = np.arange(len(vecs))
+        order = top[np.argsort(-scores[top], kind="stable")]
+        return scores[order], vecs[order]
+
+    def keyword(
+        self, fts_query: str, k: int, where: Where = Where(), weights: tuple[float, float, float] = (1.0, 1.0, 1.0),
+        order: str = "relevance", offset: int = 0,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(BM25 scores, vec ids) of passages matching an FTS5 query; higher is better."""
+        rank = f"bm25(passages_fts, {', '.join(str(float(w)) for w in weights)})"
+        order_by = {"relevance": "score DESC", "date": "p.date ASC, score DESC", "-date": "p.date DESC, score DESC"}[order]
+        sql = (
+            f"SELECT p.vec, -{rank} AS score FROM passages_fts JOIN passages p ON p.vec = passages_fts.rowid "
+            f"WHERE passages_fts MATCH ?{where.and_()} ORDER BY {order_by}, p.vec LIMIT ? OFFSET ?"
+        )
+        rows = self._fts(sql, (fts_query, *where.params, k, offset))
+        return np.array([r[1] for r in rows], dtype=np.float32), np.array([r[0] for r in rows], dtype=np.int64)
+
+    def keyword_count(self, fts_query: str, where: Where = Where(), distinct: str = "p.vec") -> int:
+        sql = (
+            f"SELECT count(DISTINCT {distinct}) FROM passages_fts JOIN passages p ON p.vec = passages_fts.rowid "
+            f"WHERE passages_fts MATCH ?{where.and_()}"
+        )
+        return self._fts(sql, (fts_query, *where.params))[0][0]
+
+    def keyword_scores(self, fts_query: str, vecs: Sequence[int], weights: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> dict[int, float]:
+        """BM25 scores of the given passages (absent: they do not match)."""
+        vecs = [int(v) for v in vecs]
+        if not vecs:
+            return {}
+        rank = f"bm25(passages_fts, {', '.join(str(float(w)) for w in weights)})"
+        sql = (
+            f"SELECT rowid, -{rank} FROM passages_fts WHERE passages_fts MATCH ? "
+            f"AND rowid IN ({','.join('?' * len(vecs))})"
+        )
+        return {row[0]: row[1] for row in self._fts(sql, (fts_query, *vecs))}
+
+    def _fts(self, sql: str, params: tuple) -> list:
+        try:
+            return self._db().execute(sql, params).fetchall()
+        except sqlite3.OperationalError as err:
+            if "fts5" in str(err) or "syntax" in str(err):
+                raise ValueError(f"cannot run this keyword query: {err}") from err
+            raise
 
     def breakdown(self) -> dict:
         """Passage counts by house and section, and the dates covered."""

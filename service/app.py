@@ -11,14 +11,15 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
-from fastapi import FastAPI, HTTPException, Path as PathParam, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Path as PathParam, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from embeddings.encoder import Encoder, load_encoder
 from indexer.records import Cited, Passage
-from service.search import Searcher
+from indexer.query import Filters
+from service.search import DEFAULT_MODE, GroupBy, Mode, QueryError, SearchRequest, Searcher, Sort
 from service.settings import Settings
 
 MAX_K = 100
@@ -27,14 +28,21 @@ MAX_QUERY_CHARS = 1_000
 
 
 class Result(Passage):
-    score: float = Field(description="Cosine similarity of query and passage, -1 to 1; higher is better")
+    score: float = Field(description="Relevance under the chosen mode; higher is better (cosine similarity for dense)")
+    matches: Optional[int] = Field(
+        default=None, description="With group_by speech or debate: passages of this group among the ranked candidates"
+    )
 
 
 class SearchResponse(BaseModel):
     query: str
-    total: int = Field(description="Passages that could be ranked for this query")
+    total: int = Field(description="Passages (or, when grouped, speeches or debates) that match the query and filters")
     k: int
     offset: int
+    mode: str
+    sort: str
+    group_by: str
+    filters: Filters = Field(description="The filters applied: parameters and inline filters together")
     results: list[Result]
 
 
@@ -114,21 +122,27 @@ def create_app(settings: Optional[Settings] = None, encoder: Optional[Encoder] =
     @app.get("/search", response_model=SearchResponse, tags=["search"])
     def search(
         request: Request,
-        q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS, description="What to look for, in plain words")],
+        q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS, description=(
+            'What to look for. "Quoted phrases" must appear exactly; -word excludes; inline filters such as '
+            'speaker:"Lord Alton" house:lords party:Labour from:2023-01-01 to:2023-03-31 are accepted'))],
         k: Annotated[int, Query(ge=1, le=MAX_K, description="How many results")] = 10,
         offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Results to skip, for paging")] = 0,
+        mode: Annotated[Mode, Query(description="hybrid (default), dense, keyword, or rrf (plain reciprocal rank fusion)")] = DEFAULT_MODE,
+        sort: Annotated[Sort, Query(description="relevance, date (oldest first) or -date (newest first)")] = "relevance",
+        group_by: Annotated[GroupBy, Query(description="passage, or one best passage per speech or per debate")] = "passage",
+        filters: Annotated[Filters, Depends(filter_parameters)] = None,
     ) -> SearchResponse:
-        """Passages ranked by meaning, best first, each with speaker, date, debate and Hansard reference."""
+        """Passages ranked best first, each with speaker, date, debate and Hansard reference."""
         if not q.strip():
             raise HTTPException(422, "q: must contain some words")
         s = searcher(request)
-        hits = s.search(q, k=k, offset=offset)
+        try:
+            page = s.search(SearchRequest(q, k=k, offset=offset, mode=mode, filters=filters, sort=sort, group_by=group_by))
+        except QueryError as err:
+            raise HTTPException(422, str(err)) from err
         return SearchResponse(
-            query=q,
-            total=s.total,
-            k=k,
-            offset=offset,
-            results=[Result(**hit.passage.model_dump(), score=round(hit.score, 6)) for hit in hits],
+            query=q, total=page.total, k=k, offset=offset, mode=mode, sort=sort, group_by=group_by, filters=page.filters,
+            results=[Result(**hit.passage.model_dump(), score=round(hit.score, 6), matches=hit.matches) for hit in page.hits],
         )
 
     @app.get("/passages/{passage_id:path}", response_model=Passage, responses={404: {"model": ErrorResponse}}, tags=["records"])
@@ -170,6 +184,27 @@ def create_app(settings: Optional[Settings] = None, encoder: Optional[Encoder] =
         )
 
     return app
+
+
+def filter_parameters(
+    speaker: Annotated[Optional[str], Query(max_length=200, description='Speaker name, case-insensitive, partial ("Lord Alton")')] = None,
+    person_id: Annotated[Optional[str], Query(max_length=100, description='e.g. "uk.org.publicwhip/person/10586" or "10586"')] = None,
+    party: Annotated[Optional[str], Query(max_length=100, description="Party, case-insensitive")] = None,
+    house: Annotated[Optional[str], Query(max_length=20, description="commons or lords")] = None,
+    section: Annotated[Optional[str], Query(max_length=50, description="debates, westminhall, wrans, wms, lords, standing, grand-committee, ...")] = None,
+    date_from: Annotated[Optional[dt.date], Query(description="On or after (YYYY-MM-DD)")] = None,
+    date_to: Annotated[Optional[dt.date], Query(description="On or before (YYYY-MM-DD)")] = None,
+    debate: Annotated[Optional[str], Query(max_length=200, description="Words that must all be in the debate title")] = None,
+) -> Filters:
+    """The filter query parameters shared by /search and (later) /similar."""
+    values = dict(speaker=speaker, person_id=person_id, party=party, house=house, section=section,
+                  date_from=date_from, date_to=date_to, debate=debate)
+    try:
+        return Filters(**values)
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "date_from"  # the one check across fields
+        raise HTTPException(422, f"{field}: {first['msg'].removeprefix('Value error, ')}") from err
 
 
 def jsonable_errors(errors) -> list[dict]:

@@ -90,10 +90,12 @@ def index(
         _fail(str(e))
 
     seconds = summary.seconds
+    fresh = summary.passages_embedded - summary.passages_cached
     err.print(
         f"[bold green]indexed[/] {summary.files_read} files: {summary.speeches_read} speeches read, "
-        f"{summary.passages_embedded} passages embedded in {seconds['embed']:.1f} s "
-        f"({summary.passages_embedded / max(seconds['embed'], 1e-9):.0f}/s)"
+        f"{summary.passages_embedded} passages ({summary.passages_cached} embeddings from the cache; "
+        f"{fresh} embedded in {seconds['embed']:.1f} s"
+        + (f", {fresh / seconds['embed']:.0f}/s)" if fresh and seconds["embed"] > 0 else ")")
     )
     if summary.speeches_kept or summary.speeches_replaced:
         err.print(f"kept {summary.speeches_kept} speeches from the previous index; replaced {summary.speeches_replaced}")
@@ -137,40 +139,121 @@ def serve(
 
 @app.command()
 def search(
-    query: Annotated[str, typer.Argument(help="What to look for, in plain words.")],
+    query: Annotated[str, typer.Argument(help='What to look for. "Phrases" match exactly, -word excludes, inline filters such as speaker:"Lord Alton" from:2023-01-01 work.')],
     index_dir: IndexDir = Path("index"),
     k: Annotated[int, typer.Option("-k", "--k", min=1, max=100, help="How many results.")] = 10,
     offset: Annotated[int, typer.Option(min=0, help="Results to skip.")] = 0,
+    mode: Annotated[str, typer.Option(help="hybrid, dense, keyword or rrf.")] = "hybrid",
+    sort: Annotated[str, typer.Option(help="relevance, date or -date.")] = "relevance",
+    group_by: Annotated[str, typer.Option("--group-by", help="passage, speech or debate.")] = "passage",
+    speaker: Annotated[Optional[str], typer.Option(help="Speaker name (partial, any case).")] = None,
+    person_id: Annotated[Optional[str], typer.Option("--person-id", help="ParlParse person id.")] = None,
+    party: Annotated[Optional[str], typer.Option(help="Party.")] = None,
+    house: Annotated[Optional[str], typer.Option(help="commons or lords.")] = None,
+    section: Annotated[Optional[str], typer.Option(help="debates, westminhall, wrans, wms, lords, standing, ...")] = None,
+    date_from: Annotated[Optional[str], typer.Option("--from", "--date-from", help="On or after YYYY-MM-DD.")] = None,
+    date_to: Annotated[Optional[str], typer.Option("--to", "--date-to", help="On or before YYYY-MM-DD.")] = None,
+    debate: Annotated[Optional[str], typer.Option(help="Words of the debate title.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON instead of text.")] = False,
     model: ModelName = DEFAULT_MODEL,
 ) -> None:
     """Print the passages that best match QUERY, with speaker and Hansard reference."""
+    from pydantic import ValidationError
+
     from embeddings.encoder import load_encoder
+    from indexer.query import Filters
     from indexer.store import IndexError_
-    from service.search import Searcher
+    from service.search import MODES, QueryError, SearchRequest, Searcher
 
     if not query.strip():
         _fail("the query is empty")
+    for name, value, allowed in (("--mode", mode, MODES), ("--sort", sort, ("relevance", "date", "-date")),
+                                 ("--group-by", group_by, ("passage", "speech", "debate"))):
+        if value not in allowed:
+            err.print(f"[bold red]error:[/] {name} must be one of {', '.join(allowed)}, not {escape(value)!r}")
+            raise typer.Exit(2)
+    try:
+        filters = Filters(speaker=speaker, person_id=person_id, party=party, house=house, section=section,
+                          date_from=date_from, date_to=date_to, debate=debate)
+    except ValidationError as e:
+        first = e.errors()[0]
+        err.print(f"[bold red]error:[/] {'.'.join(map(str, first['loc'])) or 'date_from'}: {escape(first['msg'])}")
+        raise typer.Exit(2)
     try:
         searcher = Searcher.open(index_dir, load_encoder(model, use_cache=False))
     except (IndexError_, ValueError, RuntimeError) as e:
         _fail(str(e))
-    hits = searcher.search(query, k=k, offset=offset)
+    request = SearchRequest(query, k=k, offset=offset, mode=mode, filters=filters, sort=sort, group_by=group_by)
+    try:
+        page = searcher.search(request)
+    except QueryError as e:
+        err.print(f"[bold red]error:[/] {escape(str(e))}")
+        raise typer.Exit(2)
     if as_json:
-        results = [{**hit.passage.model_dump(mode="json"), "score": round(hit.score, 6)} for hit in hits]
-        payload = {"query": query, "total": searcher.total, "k": k, "offset": offset, "results": results}
+        results = [{**hit.passage.model_dump(mode="json"), "score": round(hit.score, 6), "matches": hit.matches}
+                   for hit in page.hits]
+        payload = {"query": query, "total": page.total, "k": k, "offset": offset, "mode": mode, "sort": sort,
+                   "group_by": group_by, "filters": page.filters.model_dump(mode="json"), "results": results}
         sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
         return
-    if not hits:
+    if not page.hits:
         out.print("no results")
-    for rank, hit in enumerate(hits, start=offset + 1):
+    for rank, hit in enumerate(page.hits, start=offset + 1):
         p = hit.passage
         who = p.speaker.name or ("(procedural)" if p.procedural else "(speaker not named)")
         if p.speaker.party:
             who += f" ({p.speaker.party})"
-        out.print(f"[bold]{rank}.[/] [cyan]{escape(who)}[/]  {p.date or ''}  [dim]score {hit.score:.3f}[/]")
+        extra = f"  [dim]{hit.matches} matching passages[/]" if hit.matches and hit.matches > 1 else ""
+        out.print(f"[bold]{rank}.[/] [cyan]{escape(who)}[/]  {p.date or ''}  [dim]score {hit.score:.3f}[/]{extra}")
         out.print(f"   {escape(p.citation or p.reference or 'no column reference')}  ·  {escape(p.debate or '')}")
         out.print(Padding(Text(p.text), (0, 0, 1, 3)))
+    err.print(f"[dim]{page.total} matching {'passages' if group_by == 'passage' else group_by + 'es' if group_by == 'speech' else 'debates'}[/]")
+
+
+@app.command("eval")
+def evaluate_command(
+    index_dir: IndexDir = Path("index"),
+    queries: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="BEIR queries (JSON Lines).")] = ...,
+    qrels: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="BEIR qrels (TSV with a header).")] = ...,
+    level: Annotated[str, typer.Option(help="passage or speech: what the qrels' corpus ids name.")] = "speech",
+    mode: Annotated[Optional[list[str]], typer.Option("--mode", help="Modes to compare (repeatable; default: keyword, dense, rrf, hybrid).")] = None,
+    limit: Annotated[Optional[int], typer.Option(min=1, help="Only the first N judged queries.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON with per-query results.")] = False,
+    model: ModelName = DEFAULT_MODEL,
+) -> None:
+    """Measure ranking quality (nDCG@10, Recall@100, MRR@10) on BEIR-format queries and judgements."""
+    from embeddings.encoder import load_encoder
+    from indexer.store import IndexError_
+    from service.evaluate import evaluate, format_table, load_queries
+    from service.search import MODES, Searcher
+
+    modes = mode or ["keyword", "dense", "rrf", "hybrid"]
+    for m in modes:
+        if m not in MODES:
+            err.print(f"[bold red]error:[/] --mode must be one of {', '.join(MODES)}, not {escape(m)!r}")
+            raise typer.Exit(2)
+    if level not in ("passage", "speech"):
+        err.print(f"[bold red]error:[/] --level must be passage or speech, not {escape(level)!r}")
+        raise typer.Exit(2)
+    try:
+        judged = load_queries(queries, qrels)
+    except (ValueError, OSError) as e:
+        _fail(str(e))
+    if limit:
+        judged = judged[:limit]
+    try:
+        searcher = Searcher.open(index_dir, load_encoder(model))
+    except (IndexError_, ValueError, RuntimeError) as e:
+        _fail(str(e))
+    progress = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=err, transient=True, disable=as_json)
+    with progress:
+        report = evaluate(searcher, judged, modes, level=level,
+                          progress=lambda items: progress.track(items, description="evaluating"))
+    if as_json:
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+    else:
+        out.print(format_table(report), markup=False)
 
 
 def main() -> None:

@@ -1,18 +1,68 @@
 """Query -> ranked passages: the one place that turns a question into results.
 
-The API and the CLI both call `Searcher`, so they rank identically.
+The API, the CLI and the evaluation all call `Searcher.search`, so they rank
+identically. Three ways to rank:
+
+- `dense`: cosine similarity of query and passage embeddings (meaning);
+- `keyword`: BM25 over passage text, debate title and speaker (exact words,
+  stemmed), through SQLite FTS5;
+- `hybrid` (default): both candidate lists, each candidate scored by both
+  (not only by the list it came from), then a weighted sum of the two scores
+  normalised per query. `rrf` (plain reciprocal rank fusion, k=60) is kept
+  as the baseline hybrid beats; see README for the measurements.
+
+Filters and the query's phrase and exclusion constraints are exact: they
+select the passages that may be ranked before any ranking happens.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional
+
+import numpy as np
+from pydantic import ValidationError
 
 from embeddings.encoder import Encoder
+from indexer.query import Filters, ParsedQuery, fts_phrase, parse_query
 from indexer.records import Passage
-from indexer.store import Index, IndexError_
+from indexer.store import Index, IndexError_, Where, where_clause
+
+Mode = Literal["hybrid", "dense", "keyword", "rrf"]
+Sort = Literal["relevance", "date", "-date"]
+GroupBy = Literal["passage", "speech", "debate"]
+MODES: tuple[str, ...] = ("hybrid", "dense", "keyword", "rrf")
+DEFAULT_MODE: Mode = "hybrid"
+
+# Tuned on the QA set (see bench/fusion.py and the README): weight of the
+# dense score in hybrid, and BM25 weights for text, debate title, speaker.
+HYBRID_DENSE_WEIGHT = 0.5
+BM25_WEIGHTS = (1.0, 1.0, 1.0)
+RRF_K = 60
+# Candidates taken from each ranking before fusing, grouping or date-sorting.
+MIN_POOL = 100
+# How many of the most relevant passages `sort=date` orders by date, in the
+# modes where every passage gets a score (dense, hybrid).
+DATE_SORT_POOL = 200
+
+STOPWORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before being below between
+    both but by can could did do does doing down during each few for from further had has have having he her here
+    hers herself him himself his how i if in into is it its itself just me more most my myself no nor not now of
+    off on once only or other our ours ourselves out over own same she should so some such than that the their
+    theirs them themselves then there these they this those through to too under until up very was we were what
+    when where which while who whom why will with would you your yours yourself yourselves""".split()
+)
+
+
+class QueryError(ValueError):
+    """A query or filter that cannot be run, with the parameter at fault."""
+
+    def __init__(self, parameter: str, message: str):
+        self.parameter = parameter
+        super().__init__(f"{parameter}: {message}")
 
 
 class ModelMismatch(IndexError_):
@@ -20,9 +70,37 @@ class ModelMismatch(IndexError_):
 
 
 @dataclass
+class SearchRequest:
+    query: str
+    k: int = 10
+    offset: int = 0
+    mode: Mode = DEFAULT_MODE
+    filters: Filters = field(default_factory=Filters)
+    sort: Sort = "relevance"
+    group_by: GroupBy = "passage"
+
+
+@dataclass
 class Hit:
     passage: Passage
     score: float
+    matches: Optional[int] = None  # passages of its group among the ranked candidates (group_by speech/debate)
+
+
+@dataclass
+class SearchPage:
+    query: ParsedQuery
+    filters: Filters  # inline filters merged with the parameters: what was applied
+    mode: Mode
+    total: int
+    hits: list[Hit]
+
+
+@dataclass
+class _Ranking:
+    scores: np.ndarray
+    vecs: np.ndarray
+    exhausted: bool  # nothing beyond these could be ranked
 
 
 class Searcher:
@@ -49,17 +127,185 @@ class Searcher:
     def total(self) -> int:
         return len(self.index)
 
-    def search(self, query: str, k: int = 10, offset: int = 0) -> list[Hit]:
-        """The k passages after the first `offset`, best first, by cosine similarity."""
+    def encode(self, text: str) -> np.ndarray:
         with self._encode_lock:
-            vector = self.encoder.encode_query(query)
-        scores, vecs = self.index.search(vector, k + offset)
-        scores, vecs = scores[offset:], vecs[offset:]
-        passages = self.index.passages_at(vecs)
-        return [Hit(passage, float(score)) for passage, score in zip(passages, scores)]
+            return self.encoder.encode_query(text)
+
+    # ------------------------------------------------------------ the search
+
+    def search(self, request: SearchRequest, vector: Optional[np.ndarray] = None) -> SearchPage:
+        """One page of results. `vector` may carry the query's embedding, already computed."""
+        parsed = parse_query(request.query)
+        filters = self._filters(parsed, request.filters)
+        where = where_clause(filters, parsed)
+        fts = keyword_query(parsed)
+        rank_text = parsed.text or " ".join(parsed.phrases)
+        mode = request.mode
+        distinct = _GROUP_KEYS[request.group_by]
+
+        if not rank_text and not fts:
+            # Filters alone ("speaker:... from:..."): browse the matches by date.
+            return self._browse(parsed, filters, where, request, distinct)
+        if mode == "keyword" and not fts:
+            raise QueryError("q", "keyword search needs at least one word that is not a stop word")
+        if mode != "keyword" and vector is None:
+            vector = self.encode(rank_text)
+
+        if mode == "keyword":
+            total = self.index.keyword_count(fts, where, distinct)
+        else:
+            total = self.index.count(where, distinct)
+
+        need = request.k + request.offset
+        if mode == "keyword" and request.sort != "relevance":
+            scores, vecs = self.index.keyword(fts, need * (1 if request.group_by == "passage" else 20), where,
+                                              BM25_WEIGHTS, order=request.sort)
+            ranking = _Ranking(scores, vecs, exhausted=True)
+            return self._page(parsed, filters, request, total, ranking, sort_by_date=False)
+
+        pool = max(MIN_POOL, need)
+        if request.sort != "relevance":
+            pool = max(pool, DATE_SORT_POOL)
+        while True:
+            ranking = self._rank(mode, vector, fts, where, pool)
+            groups = _group_count(self.index, ranking.vecs, request.group_by)
+            if groups >= need or ranking.exhausted or pool >= len(self.index):
+                break
+            pool *= 4
+        return self._page(parsed, filters, request, total, ranking, sort_by_date=request.sort != "relevance")
+
+    def _filters(self, parsed: ParsedQuery, given: Filters) -> Filters:
+        try:
+            inline = Filters.model_validate(parsed.filters)
+        except ValidationError as err:
+            first = err.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "filter"
+            raise QueryError("q", f"inline filter {where}: {first['msg']}") from err
+        filters = inline.merged(given)
+        if filters.date_from and filters.date_to and filters.date_from > filters.date_to:
+            raise QueryError("date_from", f"{filters.date_from} is after date_to {filters.date_to}")
+        return filters
+
+    def _rank(self, mode: Mode, vector, fts: str, where: Where, pool: int) -> _Ranking:
+        if mode == "dense" or (mode != "keyword" and not fts):
+            scores, vecs = self.index.dense(vector, pool, where)
+            return _Ranking(scores, vecs, exhausted=len(vecs) < pool)
+        if mode == "keyword":
+            scores, vecs = self.index.keyword(fts, pool, where, BM25_WEIGHTS)
+            return _Ranking(scores, vecs, exhausted=len(vecs) < pool)
+        dense_scores, dense_vecs = self.index.dense(vector, pool, where)
+        kw_scores, kw_vecs = self.index.keyword(fts, pool, where, BM25_WEIGHTS)
+        exhausted = len(dense_vecs) < pool and len(kw_vecs) < pool
+        if mode == "rrf":
+            scores, vecs = reciprocal_rank_fusion([dense_vecs, kw_vecs], RRF_K)
+            return _Ranking(scores, vecs, exhausted)
+        # Every candidate gets both scores, not only the one of the list it came from.
+        union = np.unique(np.concatenate([dense_vecs, kw_vecs]))
+        dense_all, union_sorted = self.index.dense_scores(vector, union)
+        bm25 = self.index.keyword_scores(fts, union_sorted, BM25_WEIGHTS)
+        bm25_all = np.array([bm25.get(int(v), 0.0) for v in union_sorted], dtype=np.float32)
+        fused = weighted_fusion(dense_all, bm25_all, HYBRID_DENSE_WEIGHT)
+        order = np.argsort(-fused, kind="stable")
+        return _Ranking(fused[order], union_sorted[order], exhausted)
+
+    def _browse(self, parsed, filters, where, request: SearchRequest, distinct: str) -> SearchPage:
+        order = "ASC" if request.sort == "date" else "DESC"
+        need = request.k + request.offset
+        limit = need if request.group_by == "passage" else need * 20
+        rows = self.index._db().execute(
+            f"SELECT p.vec FROM passages p WHERE {where.sql or 1} ORDER BY p.date {order}, p.vec LIMIT ?",
+            (*where.params, limit),
+        ).fetchall()
+        vecs = np.array([r[0] for r in rows], dtype=np.int64)
+        ranking = _Ranking(np.zeros(len(vecs), dtype=np.float32), vecs, exhausted=True)
+        total = self.index.count(where, distinct)
+        return self._page(parsed, filters, request, total, ranking, sort_by_date=False)
+
+    def _page(self, parsed, filters, request: SearchRequest, total: int, ranking: _Ranking, sort_by_date: bool) -> SearchPage:
+        passages = self.index.passages_at(ranking.vecs)
+        ranked = list(zip(passages, (float(s) for s in ranking.scores)))
+        if sort_by_date:
+            ranked = ranked[: max(DATE_SORT_POOL, request.k + request.offset)]
+            ranked.sort(key=lambda ps: (ps[0].date is None, ps[0].date or 0), reverse=request.sort == "-date")
+            if request.sort == "-date":  # undated last either way
+                ranked.sort(key=lambda ps: ps[0].date is None)
+        hits = _grouped(ranked, request.group_by)
+        return SearchPage(parsed, filters, request.mode, total, hits[request.offset : request.offset + request.k])
+
+    # ------------------------------------------------------------ records
 
     def passage(self, passage_id: str) -> Optional[Passage]:
         return self.index.passage(passage_id)
 
     def speech(self, speech_id: str) -> list[Passage]:
         return self.index.speech(speech_id)
+
+
+# ---------------------------------------------------------------- pure helpers
+
+_GROUP_KEYS = {"passage": "p.vec", "speech": "p.speech_id", "debate": "coalesce(p.date, '') || '|' || coalesce(p.debate, '')"}
+
+
+def group_key(passage: Passage, group_by: GroupBy):
+    if group_by == "speech":
+        return passage.speech_id
+    if group_by == "debate":
+        return (passage.date, passage.debate)
+    return passage.id
+
+
+def _grouped(ranked: list[tuple[Passage, float]], group_by: GroupBy) -> list[Hit]:
+    if group_by == "passage":
+        return [Hit(p, s) for p, s in ranked]
+    best: dict = {}
+    for passage, score in ranked:
+        key = group_key(passage, group_by)
+        if key in best:
+            best[key].matches += 1
+        else:
+            best[key] = Hit(passage, score, matches=1)
+    return list(best.values())  # dicts keep insertion order: best first
+
+
+def _group_count(index: Index, vecs: np.ndarray, group_by: GroupBy) -> int:
+    if group_by == "passage":
+        return len(vecs)
+    return len({group_key(p, group_by) for p in index.passages_at(vecs)})
+
+
+def keyword_query(parsed: ParsedQuery) -> str:
+    """The FTS5 query that ranks a parsed query: any of its phrases or words (stop words left out).
+
+    Phrases are required by the WHERE clause (exactly); here they only rank.
+    """
+    phrase_words = {w.lower() for p in parsed.phrases for w in p.split()}
+    words = [t.lower() for t in parsed.terms]
+    words = [w for w in dict.fromkeys(words) if w not in STOPWORDS and w not in phrase_words]
+    return " OR ".join([fts_phrase(p) for p in parsed.phrases] + [fts_phrase(w) for w in words])
+
+
+def weighted_fusion(dense: np.ndarray, bm25: np.ndarray, dense_weight: float) -> np.ndarray:
+    """Weighted sum of the two scores, each min-max normalised over the candidates."""
+    return dense_weight * _minmax(dense) + (1 - dense_weight) * _minmax(bm25)
+
+
+def _minmax(values: np.ndarray) -> np.ndarray:
+    if not len(values):
+        return values
+    low, high = float(values.min()), float(values.max())
+    if high - low < 1e-9:
+        return np.zeros_like(values)
+    return (values - low) / (high - low)
+
+
+def reciprocal_rank_fusion(rankings: list[np.ndarray], k: int = RRF_K) -> tuple[np.ndarray, np.ndarray]:
+    """Plain RRF: score = sum over rankings of 1 / (k + rank), rank from 1."""
+    scores: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, vec in enumerate(ranking, start=1):
+            scores[int(vec)] = scores.get(int(vec), 0.0) + 1.0 / (k + rank)
+    ordered = sorted(scores.items(), key=lambda kv: -kv[1])
+    return (
+        np.array([s for _, s in ordered], dtype=np.float32),
+        np.array([v for v, _ in ordered], dtype=np.int64),
+    )

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from indexer.build import BuildError, build_index
-from indexer.store import CURRENT, MANIFEST, Index, IndexError_
-from service.search import ModelMismatch, Searcher
+from indexer.store import CURRENT, FORMAT_VERSION, MANIFEST, Index, IndexError_
+from service.search import ModelMismatch, SearchRequest, Searcher
 
 from conftest import CONTRIBUTION_PAGE, XML
 
@@ -23,7 +23,7 @@ def test_manifest_records_model_and_counts(small_index, encoder):
     assert manifest.dimension == 384
     assert manifest.passages == index.vectors.ntotal == len(list(index.iter_passages()))
     assert manifest.speeches == len({p.speech_id for _, p in index.iter_passages()})
-    assert manifest.built_at and manifest.format_version == 1
+    assert manifest.built_at and manifest.format_version == FORMAT_VERSION
 
 
 def test_vectors_are_unit_length(small_index):
@@ -110,7 +110,8 @@ def test_a_failed_build_leaves_the_previous_index_serving(tmp_path, encoder, mem
     monkeypatch.undo()
     assert (index_dir / CURRENT).read_text() == before
     searcher = Searcher.open(index_dir, encoder)
-    assert searcher.search("public protection arrangements", k=1)[0].passage.date.isoformat() == "2009-10-26"
+    page = searcher.search(SearchRequest("public protection arrangements", k=1))
+    assert page.hits[0].passage.date.isoformat() == "2009-10-26"
     # and the next run completes and cleans up the half-written version
     build_index([LORDS_WMS_2], index_dir, encoder, members)
     assert not [p for p in index_dir.iterdir() if p.name.startswith(".building")]

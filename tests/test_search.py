@@ -1,0 +1,170 @@
+"""Ranking modes, exact filters, phrases, exclusions, sorting and grouping, over HTTP."""
+
+import datetime as dt
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.app import create_app
+from service.search import keyword_query, reciprocal_rank_fusion, weighted_fusion
+from service.settings import Settings
+from indexer.query import Filters, parse_query
+
+
+@pytest.fixture(scope="module")
+def client(small_index, encoder):
+    with TestClient(create_app(Settings(index=small_index), encoder=encoder)) as client:
+        yield client
+
+
+def search(client, **params):
+    response = client.get("/search", params=params)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "keyword", "rrf"])
+def test_every_mode_finds_the_hs2_paragraph(client, mode):
+    body = search(client, q="Chinese surveillance cameras bought for HS2", mode=mode, k=3)
+    assert body["mode"] == mode
+    assert body["results"][0]["reference"] == "823 cc554-7GC"
+
+
+def test_hybrid_is_the_default(client):
+    assert search(client, q="biofuels", k=1)["mode"] == "hybrid"
+
+
+def test_keyword_total_counts_passages_containing_a_word(client):
+    body = search(client, q="Hikvision", mode="keyword", k=100)
+    assert body["total"] == len(body["results"]) > 0
+    assert all("hikvision" in r["text"].lower() for r in body["results"])
+
+
+def test_a_selective_filter_fills_the_page(client):
+    # Ian Lucas has 10 of the index's 543 passages; an unrelated query must still return all 10.
+    body = search(client, q="biofuels and deforestation", speaker="ian lucas", k=10)
+    assert len(body["results"]) == 10 == body["total"]
+    assert {r["speaker"]["name"] for r in body["results"]} == {"Ian Lucas"}
+    for mode in ("keyword", "hybrid"):
+        kw = search(client, q="statement", speaker="Ian Lucas", k=10, mode=mode)
+        assert kw["results"] and {r["speaker"]["name"] for r in kw["results"]} == {"Ian Lucas"}
+
+
+def test_partial_speaker_name_matches(client):
+    body = search(client, q="biofuels", speaker="Heald", k=20)
+    assert body["results"] and {r["speaker"]["name"] for r in body["results"]} == {"Oliver Heald"}
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "keyword"])
+def test_date_house_and_party_filters_return_only_matches(client, mode):
+    body = search(client, q="government policy on work", mode=mode, date_from="2009-10-26", date_to="2009-10-26", k=50)
+    assert body["results"] and all(r["date"] == "2009-10-26" for r in body["results"])
+    body = search(client, q="cameras", mode=mode, house="lords", k=50)
+    assert body["results"] and all(r["house"] == "lords" for r in body["results"])
+    body = search(client, q="government policy on work", mode=mode, party="lab", k=50)
+    assert body["results"] and all(r["speaker"]["party"] == "Labour" for r in body["results"])
+    assert body["filters"]["party"] == "Labour"
+
+
+def test_section_person_and_debate_filters(client):
+    body = search(client, q="statement", section="wms", k=30)
+    assert body["results"] and all(r["section"] == "wms" for r in body["results"])
+    body = search(client, q="biofuels", person_id="11798", k=30)
+    assert body["results"] and all(r["speaker"]["name"] == "Anne Main" for r in body["results"])
+    body = search(client, q="money", debate="lone parents", k=30)
+    assert body["results"] and all("Lone Parents" in r["debate"] for r in body["results"])
+
+
+def test_inline_filters_give_the_same_results_as_parameters(client):
+    inline = search(client, q='government policy party:Labour from:2009-10-27 to:2009-10-27 speaker:"Helen Goodman"', k=20)
+    params = search(client, q="government policy", party="Labour", date_from="2009-10-27", date_to="2009-10-27",
+                    speaker="Helen Goodman", k=20)
+    assert inline["results"] and [r["id"] for r in inline["results"]] == [r["id"] for r in params["results"]]
+    assert inline["total"] == params["total"]
+    assert inline["filters"] == params["filters"]
+
+
+def test_a_quoted_phrase_only_returns_passages_containing_it(client):
+    for mode in ("hybrid", "dense", "keyword"):
+        body = search(client, q='"carbon footprint" fuel', mode=mode, k=50)
+        assert body["total"] == len(body["results"]) == 2
+        assert all("carbon footprint" in r["text"].lower() for r in body["results"])
+
+
+def test_an_excluded_word_never_appears(client):
+    body = search(client, q="surveillance cameras -Hikvision", k=50)
+    assert body["results"]
+    assert not any("hikvision" in r["text"].lower() for r in body["results"])
+
+
+def test_group_by_speech_returns_one_result_per_speech_with_counts(client):
+    body = search(client, q="biofuels and the environment", group_by="speech", k=20)
+    speeches = [r["speech_id"] for r in body["results"]]
+    assert len(speeches) == len(set(speeches)) == 20
+    assert all(r["matches"] >= 1 for r in body["results"]) and any(r["matches"] > 1 for r in body["results"])
+    assert body["total"] == client.get("/stats").json()["speeches"]
+
+
+def test_group_by_debate_returns_one_result_per_debate(client):
+    body = search(client, q="government policy", group_by="debate", k=10)
+    keys = [(r["date"], r["debate"]) for r in body["results"]]
+    assert len(keys) == len(set(keys)) == 10
+
+
+def test_sort_by_date(client):
+    newest = [r["date"] for r in search(client, q="government statement", sort="-date", k=50, house="commons")["results"]]
+    assert newest == sorted(newest, reverse=True) and newest[0] == "2009-10-27"
+    oldest = [r["date"] for r in search(client, q="government statement", sort="date", k=50, house="commons")["results"]]
+    assert oldest == sorted(oldest) and oldest[0] == "2009-10-26"
+    oldest = search(client, q="statement", sort="date", mode="keyword", k=20)["results"]
+    assert [r["date"] for r in oldest] == sorted(r["date"] for r in oldest)
+
+
+def test_filters_alone_browse_newest_first(client):
+    body = search(client, q='speaker:"Ian Lucas"', k=20)
+    assert body["total"] == 10 and len(body["results"]) == 10
+    assert {r["speaker"]["name"] for r in body["results"]} == {"Ian Lucas"}
+
+
+def test_paging_does_not_repeat(client):
+    first = search(client, q="biofuels", k=10, group_by="speech")["results"]
+    second = search(client, q="biofuels", k=10, offset=10, group_by="speech")["results"]
+    assert not {r["speech_id"] for r in first} & {r["speech_id"] for r in second}
+
+
+@pytest.mark.parametrize(
+    "params, parameter",
+    [({"mode": "magic"}, "mode"), ({"sort": "size"}, "sort"), ({"group_by": "party"}, "group_by"),
+     ({"house": "senate"}, "house"), ({"date_from": "2009-13-01"}, "date_from"),
+     ({"date_from": "2010-01-01", "date_to": "2009-01-01"}, "date_from"), ({"q": "x house:senate"}, "q")],
+)
+def test_bad_options_are_422_naming_the_parameter(client, params, parameter):
+    response = client.get("/search", params={"q": "biofuels", **params})
+    assert response.status_code == 422, response.text
+    assert response.json()["message"].startswith(f"{parameter}:")
+
+
+# ---------------------------------------------------------------- pure parts
+
+
+def test_parse_query_splits_text_phrases_exclusions_and_filters():
+    parsed = parse_query('forced labour "Hikvision cameras" -Dahua speaker:"Lord Alton" house:lords from:2023-01-01 Note: x')
+    assert parsed.text == "forced labour Hikvision cameras Note: x"
+    assert parsed.phrases == ["Hikvision cameras"]
+    assert parsed.excluded == ["Dahua"]
+    assert parsed.filters == {"speaker": "Lord Alton", "house": "lords", "date_from": "2023-01-01"}
+    assert Filters.model_validate(parsed.filters).date_from == dt.date(2023, 1, 1)
+
+
+def test_keyword_query_drops_stop_words_and_quotes_terms():
+    assert keyword_query(parse_query('what is the "forced labour" policy OR NOT')) == '"forced labour" OR "policy"'
+
+
+def test_rrf_and_weighted_fusion():
+    import numpy as np
+
+    scores, vecs = reciprocal_rank_fusion([np.array([1, 2, 3]), np.array([3, 1])], k=60)
+    assert list(vecs) == [1, 3, 2]
+    assert scores[0] == pytest.approx(1 / 61 + 1 / 62)
+    fused = weighted_fusion(np.array([0.9, 0.5, 0.1]), np.array([0.0, 10.0, 5.0]), 0.5)
+    assert list(np.argsort(-fused)) == [1, 0, 2]
