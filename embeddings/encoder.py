@@ -19,11 +19,13 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import numpy as np
+from tqdm import tqdm
 
 from embeddings.cache import EmbeddingCache
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 BATCH_SIZE = 32
+CHUNK = 1024  # texts encoded between cache writes
 
 
 @dataclass(frozen=True)
@@ -96,16 +98,21 @@ class Encoder:
         if todo:
             # Sorting by length keeps padding, and so wasted work, small.
             todo.sort(key=lambda i: len(texts[i]))
-            fresh = self.model.encode(
-                [texts[i] for i in todo],
-                batch_size=BATCH_SIZE,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=progress,
-            ).astype(np.float32)
-            out[todo] = fresh
-            if self.cache:
-                self.cache.put_many(self.info.key, [texts[i] for i in todo], fresh)
+            # Chunks are cached as they finish, so an interrupted run keeps its work.
+            with tqdm(total=len(todo), desc="embedding", unit="passage", disable=not progress) as bar:
+                for start in range(0, len(todo), CHUNK):
+                    chunk = todo[start : start + CHUNK]
+                    fresh = self.model.encode(
+                        [texts[i] for i in chunk],
+                        batch_size=BATCH_SIZE,
+                        normalize_embeddings=True,
+                        convert_to_numpy=True,
+                        show_progress_bar=False,
+                    ).astype(np.float32)
+                    out[chunk] = fresh
+                    if self.cache:
+                        self.cache.put_many(self.info.key, [texts[i] for i in chunk], fresh)
+                    bar.update(len(chunk))
         return out
 
 

@@ -420,18 +420,6 @@ class Index:
         )
         return self._fts(sql, (fts_query, *where.params))[0][0]
 
-    def keyword_scores(self, fts_query: str, vecs: Sequence[int], weights: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> dict[int, float]:
-        """BM25 scores of the given passages (absent: they do not match)."""
-        vecs = [int(v) for v in vecs]
-        if not vecs:
-            return {}
-        rank = f"bm25(passages_fts, {', '.join(str(float(w)) for w in weights)})"
-        sql = (
-            f"SELECT rowid, -{rank} FROM passages_fts WHERE passages_fts MATCH ? "
-            f"AND rowid IN ({','.join('?' * len(vecs))})"
-        )
-        return {row[0]: row[1] for row in self._fts(sql, (fts_query, *vecs))}
-
     def _fts(self, sql: str, params: tuple) -> list:
         try:
             return self._db().execute(sql, params).fetchall()
