@@ -112,3 +112,15 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def test_search_filters_modes_and_grouping_on_the_command_line(cli_index, cache_dir):
+    index_dir, _ = cli_index
+    run = hansard_search("search", "statement", "--index", index_dir, "--speaker", "ian lucas", "--mode", "keyword",
+                         "--group-by", "speech", "--json", cache_dir=cache_dir)
+    assert run.returncode == 0, run.stderr
+    body = json.loads(run.stdout)
+    assert body["results"] and {r["speaker"]["name"] for r in body["results"]} == {"Ian Lucas"}
+    assert len({r["speech_id"] for r in body["results"]}) == len(body["results"])
+    bad = hansard_search("search", "statement", "--index", index_dir, "--mode", "magic", cache_dir=cache_dir)
+    assert bad.returncode == 2 and "--mode must be one of" in bad.stderr
