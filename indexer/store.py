@@ -350,6 +350,14 @@ class Index:
         rows = self._db().execute("SELECT * FROM passages WHERE speech_id = ? ORDER BY position", (speech_id,))
         return [_passage(row) for row in rows]
 
+    def vec_of(self, passage_id: str) -> Optional[int]:
+        row = self._db().execute("SELECT vec FROM passages WHERE id = ?", (passage_id,)).fetchone()
+        return row[0] if row else None
+
+    def vecs_of_speech(self, speech_id: str) -> np.ndarray:
+        rows = self._db().execute("SELECT vec FROM passages WHERE speech_id = ? ORDER BY position", (speech_id,))
+        return np.fromiter((row[0] for row in rows), dtype=np.int64)
+
     def speech_count(self) -> int:
         return self.manifest.speeches
 

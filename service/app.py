@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional
 
 from fastapi import Depends, FastAPI, HTTPException, Path as PathParam, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -25,6 +25,7 @@ from service.settings import Settings
 MAX_K = 100
 MAX_OFFSET = 10_000
 MAX_QUERY_CHARS = 1_000
+MAX_SIMILAR_CHARS = 20_000  # a pasted speech
 
 
 class Result(Passage):
@@ -43,6 +44,16 @@ class SearchResponse(BaseModel):
     sort: str
     group_by: str
     filters: Filters = Field(description="The filters applied: parameters and inline filters together")
+    results: list[Result]
+
+
+class SimilarResponse(BaseModel):
+    seed: dict[str, Optional[str]] = Field(description="The passage_id, speech_id or text asked about")
+    total: int = Field(description="Passages (or speeches, when grouped) that match the filters, the seed's speech left out")
+    k: int
+    offset: int
+    group_by: str
+    filters: Filters
     results: list[Result]
 
 
@@ -142,6 +153,36 @@ def create_app(settings: Optional[Settings] = None, encoder: Optional[Encoder] =
             raise HTTPException(422, str(err)) from err
         return SearchResponse(
             query=q, total=page.total, k=k, offset=offset, mode=mode, sort=sort, group_by=group_by, filters=page.filters,
+            results=[Result(**hit.passage.model_dump(), score=round(hit.score, 6), matches=hit.matches) for hit in page.hits],
+        )
+
+    @app.get("/similar", response_model=SimilarResponse, responses={404: {"model": ErrorResponse}}, tags=["search"])
+    def similar(
+        request: Request,
+        passage_id: Annotated[Optional[str], Query(max_length=500, description="Find passages like this one")] = None,
+        speech_id: Annotated[Optional[str], Query(max_length=500, description="Find speeches like this whole speech")] = None,
+        text: Annotated[Optional[str], Query(min_length=1, max_length=MAX_SIMILAR_CHARS, description="Find passages like this text")] = None,
+        k: Annotated[int, Query(ge=1, le=MAX_K, description="How many results")] = 10,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Results to skip, for paging")] = 0,
+        group_by: Annotated[Literal["passage", "speech"], Query(description="speech (default): one result per speech")] = "speech",
+        filters: Annotated[Filters, Depends(filter_parameters)] = None,
+    ) -> SimilarResponse:
+        """Speeches (or passages) nearest in meaning to a passage, a whole speech, or a text; never the seed's own speech."""
+        given = [name for name, value in (("passage_id", passage_id), ("speech_id", speech_id), ("text", text)) if value is not None]
+        if len(given) != 1:
+            raise HTTPException(422, "passage_id: give exactly one of passage_id, speech_id or text"
+                                + (f" (got {', '.join(given)})" if given else ""))
+        if text is not None and not text.strip():
+            raise HTTPException(422, "text: must contain some words")
+        s = searcher(request)
+        try:
+            vector, seed_speech = s.seed_vector(passage_id=passage_id, speech_id=speech_id, text=text)
+        except LookupError as err:
+            raise HTTPException(404, str(err)) from err
+        page = s.similar(vector, seed_speech, k=k, offset=offset, filters=filters, group_by=group_by)
+        return SimilarResponse(
+            seed={"passage_id": passage_id, "speech_id": speech_id, "text": text}, total=page.total, k=k, offset=offset,
+            group_by=group_by, filters=page.filters,
             results=[Result(**hit.passage.model_dump(), score=round(hit.score, 6), matches=hit.matches) for hit in page.hits],
         )
 

@@ -189,25 +189,42 @@ def search(
     except QueryError as e:
         err.print(f"[bold red]error:[/] {escape(str(e))}")
         raise typer.Exit(2)
-    if as_json:
-        results = [{**hit.passage.model_dump(mode="json"), "score": round(hit.score, 6), "matches": hit.matches}
-                   for hit in page.hits]
-        payload = {"query": query, "total": page.total, "k": k, "offset": offset, "mode": mode, "sort": sort,
-                   "group_by": group_by, "filters": page.filters.model_dump(mode="json"), "results": results}
-        sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
-        return
-    if not page.hits:
-        out.print("no results")
-    for rank, hit in enumerate(page.hits, start=offset + 1):
-        p = hit.passage
-        who = p.speaker.name or ("(procedural)" if p.procedural else "(speaker not named)")
-        if p.speaker.party:
-            who += f" ({p.speaker.party})"
-        extra = f"  [dim]{hit.matches} matching passages[/]" if hit.matches and hit.matches > 1 else ""
-        out.print(f"[bold]{rank}.[/] [cyan]{escape(who)}[/]  {p.date or ''}  [dim]score {hit.score:.3f}[/]{extra}")
-        out.print(f"   {escape(p.citation or p.reference or 'no column reference')}  ·  {escape(p.debate or '')}")
-        out.print(Padding(Text(p.text), (0, 0, 1, 3)))
-    err.print(f"[dim]{page.total} matching {'passages' if group_by == 'passage' else group_by + 'es' if group_by == 'speech' else 'debates'}[/]")
+    _print_page(page, offset, as_json, header={"query": query, "total": page.total, "k": k, "offset": offset,
+                                                "mode": mode, "sort": sort, "group_by": group_by})
+
+
+@app.command()
+def similar(
+    passage_id: Annotated[Optional[str], typer.Option("--passage-id", help="Find passages like this one.")] = None,
+    speech_id: Annotated[Optional[str], typer.Option("--speech-id", help="Find speeches like this whole speech.")] = None,
+    text: Annotated[Optional[str], typer.Option("--text", help="Find passages like this text.")] = None,
+    index_dir: IndexDir = Path("index"),
+    k: Annotated[int, typer.Option("-k", "--k", min=1, max=100, help="How many results.")] = 10,
+    offset: Annotated[int, typer.Option(min=0, help="Results to skip.")] = 0,
+    group_by: Annotated[str, typer.Option("--group-by", help="speech (one per speech) or passage.")] = "speech",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON instead of text.")] = False,
+    model: ModelName = DEFAULT_MODEL,
+) -> None:
+    """Print the speeches (or passages) most like a passage, a whole speech or a text; never the seed's own speech."""
+    from embeddings.encoder import load_encoder
+    from indexer.store import IndexError_
+    from service.search import Searcher
+
+    given = [v for v in (passage_id, speech_id, text) if v is not None]
+    if len(given) != 1:
+        err.print("[bold red]error:[/] give exactly one of --passage-id, --speech-id or --text")
+        raise typer.Exit(2)
+    if group_by not in ("speech", "passage"):
+        err.print(f"[bold red]error:[/] --group-by must be speech or passage, not {escape(group_by)!r}")
+        raise typer.Exit(2)
+    try:
+        searcher = Searcher.open(index_dir, load_encoder(model, use_cache=False))
+        vector, seed_speech = searcher.seed_vector(passage_id=passage_id, speech_id=speech_id, text=text)
+    except (IndexError_, ValueError, RuntimeError, LookupError) as e:
+        _fail(str(e).strip("'\""))
+    page = searcher.similar(vector, seed_speech, k=k, offset=offset, group_by=group_by)
+    _print_page(page, offset, as_json, header={"seed": {"passage_id": passage_id, "speech_id": speech_id, "text": text},
+                                                "total": page.total, "k": k, "offset": offset, "group_by": group_by})
 
 
 @app.command("eval")
@@ -254,6 +271,29 @@ def evaluate_command(
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
     else:
         out.print(format_table(report), markup=False)
+
+
+def _print_page(page, offset: int, as_json: bool, header: dict) -> None:
+    """Results as the API's JSON, or as text for a person: rank, speaker, date, citation, debate, passage."""
+    if as_json:
+        results = [{**hit.passage.model_dump(mode="json"), "score": round(hit.score, 6), "matches": hit.matches}
+                   for hit in page.hits]
+        payload = {**header, "filters": page.filters.model_dump(mode="json"), "results": results}
+        sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
+        return
+    if not page.hits:
+        out.print("no results")
+    for rank, hit in enumerate(page.hits, start=offset + 1):
+        p = hit.passage
+        who = p.speaker.name or ("(procedural)" if p.procedural else "(speaker not named)")
+        if p.speaker.party:
+            who += f" ({p.speaker.party})"
+        extra = f"  [dim]{hit.matches} matching passages[/]" if hit.matches and hit.matches > 1 else ""
+        out.print(f"[bold]{rank}.[/] [cyan]{escape(who)}[/]  {p.date or ''}  [dim]score {hit.score:.3f}[/]{extra}")
+        out.print(f"   {escape(p.citation or p.reference or 'no column reference')}  ·  {escape(p.debate or '')}")
+        out.print(Padding(Text(p.text), (0, 0, 1, 3)))
+    unit = {"passage": "passages", "speech": "speeches", "debate": "debates"}[header["group_by"]]
+    err.print(f"[dim]{page.total} matching {unit}[/]")
 
 
 def main() -> None:

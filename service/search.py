@@ -180,13 +180,16 @@ class Searcher:
         pool = max(MIN_POOL, need)
         if request.sort != "relevance":
             pool = max(pool, DATE_SORT_POOL)
-        while True:
-            ranking = self._rank(mode, vector, fts, where, pool)
-            groups = _group_count(self.index, ranking.vecs, request.group_by)
-            if groups >= need or ranking.exhausted or pool >= len(self.index):
-                break
-            pool *= 4
+        ranking = self._deep_enough(lambda size: self._rank(mode, vector, fts, where, size), pool, need, request.group_by)
         return self._page(parsed, filters, request, total, ranking, sort_by_date=request.sort != "relevance")
+
+    def _deep_enough(self, rank: Callable[[int], _Ranking], pool: int, need: int, group_by: GroupBy) -> _Ranking:
+        """Rank ever deeper (×4) until `need` results (passages or groups) are there, or nothing more is."""
+        while True:
+            ranking = rank(pool)
+            if _group_count(self.index, ranking.vecs, group_by) >= need or ranking.exhausted or pool >= len(self.index):
+                return ranking
+            pool *= 4
 
     def _filters(self, parsed: ParsedQuery, given: Filters) -> Filters:
         try:
@@ -248,6 +251,44 @@ class Searcher:
                 ranked.sort(key=lambda ps: ps[0].date is None)
         hits = _grouped(ranked, request.group_by)
         return SearchPage(parsed, filters, request.mode, total, hits[request.offset : request.offset + request.k])
+
+    # ------------------------------------------------------------ find similar
+
+    def seed_vector(self, passage_id: Optional[str] = None, speech_id: Optional[str] = None,
+                    text: Optional[str] = None) -> tuple[np.ndarray, Optional[str]]:
+        """The vector to look near, and the speech to leave out of the results.
+
+        A speech is represented as a whole: the normalised mean of all its
+        passages' vectors, not only its first paragraph.
+        """
+        if text is not None:
+            return self.encode(text), None
+        if passage_id is not None:
+            vec = self.index.vec_of(passage_id)
+            if vec is None:
+                raise LookupError(f"no passage with id {passage_id!r}")
+            return self.index.vectors_at([vec]), self.index.passage(passage_id).speech_id
+        vecs = self.index.vecs_of_speech(speech_id)
+        if not len(vecs):
+            raise LookupError(f"no speech with id {speech_id!r}")
+        mean = self.index.vectors_at(vecs).mean(axis=0)
+        return (mean / max(float(np.linalg.norm(mean)), 1e-9)).reshape(1, -1).astype(np.float32), speech_id
+
+    def similar(self, vector: np.ndarray, exclude_speech: Optional[str], k: int = 10, offset: int = 0,
+                filters: Optional[Filters] = None, group_by: GroupBy = "speech") -> SearchPage:
+        """Passages (by default one per speech) nearest a seed vector, the seed's own speech left out."""
+        filters = filters or Filters()
+        where = where_clause(filters)
+        if exclude_speech is not None:
+            where = Where(f"{where.sql + ' AND ' if where else ''}p.speech_id != ?", (*where.params, exclude_speech))
+        request = SearchRequest("", k=k, offset=offset, mode="dense", filters=filters, group_by=group_by)
+        def rank(size: int) -> _Ranking:
+            scores, vecs = self.index.dense(vector, size, where)
+            return _Ranking(scores, vecs, exhausted=len(vecs) < size)
+
+        ranking = self._deep_enough(rank, max(MIN_POOL, k + offset), k + offset, group_by)
+        total = self.index.count(where, _GROUP_KEYS[group_by])
+        return self._page(parse_query(""), filters, request, total, ranking, sort_by_date=False)
 
     # ------------------------------------------------------------ records
 
