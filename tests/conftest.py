@@ -57,3 +57,15 @@ def small_index(tmp_path_factory, encoder, members) -> Path:
     summary = build_index(SMALL_SLICE, index_dir, encoder, members)
     assert not summary.problems, summary.problems
     return index_dir
+
+
+@pytest.fixture(scope="session")
+def client(small_index, encoder):
+    """The HTTP API over the small index, through FastAPI's TestClient (model loaded once)."""
+    from fastapi.testclient import TestClient
+
+    from service.app import create_app
+    from service.settings import Settings
+
+    with TestClient(create_app(Settings(index=small_index), encoder=encoder)) as client:
+        yield client

@@ -12,12 +12,6 @@ HS2_QUERY = "Chinese surveillance cameras bought for HS2"
 WH_SPEECH = "uk.org.publicwhip/westminhall/2009-10-27a.1.2"
 
 
-@pytest.fixture(scope="module")
-def client(small_index, encoder):
-    with TestClient(create_app(Settings(index=small_index), encoder=encoder)) as client:
-        yield client
-
-
 def test_search_ranks_the_contribution_page_first_with_its_reference(client):
     response = client.get("/search", params={"q": HS2_QUERY})
     assert response.status_code == 200

@@ -3,18 +3,9 @@
 import datetime as dt
 
 import pytest
-from fastapi.testclient import TestClient
 
-from service.app import create_app
 from service.search import keyword_query, reciprocal_rank_fusion, weighted_fusion
-from service.settings import Settings
 from indexer.query import Filters, parse_query
-
-
-@pytest.fixture(scope="module")
-def client(small_index, encoder):
-    with TestClient(create_app(Settings(index=small_index), encoder=encoder)) as client:
-        yield client
 
 
 def search(client, **params):

@@ -3,18 +3,9 @@
 from urllib.parse import quote
 
 import pytest
-from fastapi.testclient import TestClient
 
-from service.app import create_app
-from service.settings import Settings
 
 SEED = "uk.org.publicwhip/westminhall/2009-10-27a.1.2"  # Anne Main opening the Biofuels debate
-
-
-@pytest.fixture(scope="module")
-def client(small_index, encoder):
-    with TestClient(create_app(Settings(index=small_index), encoder=encoder)) as client:
-        yield client
 
 
 def similar(client, **params):
