@@ -286,6 +286,21 @@ def ratios(results: dict, baseline: str) -> dict:
     return out
 
 
+def conditions_line(results: dict) -> str:
+    """How much CPU the timed runs got: other work on the machine slows them down."""
+    parts, loads = [], []
+    for name, r in results["models"].items():
+        if "error" in r:
+            continue
+        runs = results["throughput"][name]["runs"]
+        parts.append(f"{name} corpus {r['corpus_embedding']['cpu_s_per_wall_s']}, sample "
+                     f"{statistics.median(x['cpu_s_per_wall_s'] for x in runs)}")
+        loads += r["corpus_embedding"]["loadavg_1min_before_after"] + r["query_latency"]["loadavg_1min_before_after"]
+        loads += [v for x in runs for v in x["loadavg_1min_before_after"]]
+    return (f"Timing conditions: CPU seconds per wall second ({CORPUS_THREADS} = all the threads asked for): "
+            f"{'; '.join(parts)}. 1-min load average during timing: {min(loads, default=0)}–{max(loads, default=0)}.")
+
+
 def markdown(results: dict) -> str:
     lines = [
         "## Embedding model choice (bench/model_choice.py)",
@@ -321,6 +336,7 @@ def markdown(results: dict) -> str:
             cells = [f"{r['quality'][s]['ndcg@10']:.3f} / {r['quality'][s]['recall@100']:.3f} / "
                      f"{r['quality'][s]['mrr@10']:.3f}" for s in sources]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", conditions_line(results)]
     for pair, rt in results["ratios"].items():
         lines += ["", f"Ratios {pair}: throughput (sample median) ×{rt['throughput_median']}, "
                       f"corpus paragraphs/s ×{rt['corpus_paragraphs_per_s']}, query p50 latency ×{rt['query_p50_ms']}."]

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field, ValidationError
 from embeddings.encoder import Encoder, load_encoder
 from indexer.records import Cited, Passage
 from indexer.query import Filters
+from service.export import ExportFormat, export_response
 from service.search import DEFAULT_MODE, GroupBy, Mode, QueryError, SearchRequest, Searcher, Sort
 from service.settings import Settings
 
@@ -141,6 +142,7 @@ def create_app(settings: Optional[Settings] = None, encoder: Optional[Encoder] =
         mode: Annotated[Mode, Query(description="hybrid (default), dense, keyword, or rrf (plain reciprocal rank fusion)")] = DEFAULT_MODE,
         sort: Annotated[Sort, Query(description="relevance, date (oldest first) or -date (newest first)")] = "relevance",
         group_by: Annotated[GroupBy, Query(description="passage, or one best passage per speech or per debate")] = "passage",
+        format: Annotated[ExportFormat, Query(description="json (default), or csv / jsonl to download the results")] = "json",
         filters: Annotated[Filters, Depends(filter_parameters)] = None,
     ) -> SearchResponse:
         """Passages ranked best first, each with speaker, date, debate and Hansard reference."""
@@ -151,6 +153,8 @@ def create_app(settings: Optional[Settings] = None, encoder: Optional[Encoder] =
             page = s.search(SearchRequest(q, k=k, offset=offset, mode=mode, filters=filters, sort=sort, group_by=group_by))
         except QueryError as err:
             raise HTTPException(422, str(err)) from err
+        if format != "json":
+            return export_response(page.hits, format, "hansard-search")
         return SearchResponse(
             query=q, total=page.total, k=k, offset=offset, mode=mode, sort=sort, group_by=group_by, filters=page.filters,
             results=[Result(**hit.passage.model_dump(), score=round(hit.score, 6), matches=hit.matches) for hit in page.hits],
@@ -165,6 +169,7 @@ def create_app(settings: Optional[Settings] = None, encoder: Optional[Encoder] =
         k: Annotated[int, Query(ge=1, le=MAX_K, description="How many results")] = 10,
         offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Results to skip, for paging")] = 0,
         group_by: Annotated[Literal["passage", "speech"], Query(description="speech (default): one result per speech")] = "speech",
+        format: Annotated[ExportFormat, Query(description="json (default), or csv / jsonl to download the results")] = "json",
         filters: Annotated[Filters, Depends(filter_parameters)] = None,
     ) -> SimilarResponse:
         """Speeches (or passages) nearest in meaning to a passage, a whole speech, or a text; never the seed's own speech."""
@@ -180,6 +185,8 @@ def create_app(settings: Optional[Settings] = None, encoder: Optional[Encoder] =
         except LookupError as err:
             raise HTTPException(404, str(err)) from err
         page = s.similar(vector, seed_speech, k=k, offset=offset, filters=filters, group_by=group_by)
+        if format != "json":
+            return export_response(page.hits, format, "hansard-similar")
         return SimilarResponse(
             seed={"passage_id": passage_id, "speech_id": speech_id, "text": text}, total=page.total, k=k, offset=offset,
             group_by=group_by, filters=page.filters,

@@ -73,3 +73,23 @@ def test_similar_on_the_command_line(small_index, cache_dir):
     assert SEED not in [r["speech_id"] for r in body["results"]]
     both = hansard_search("similar", "--speech-id", SEED, "--text", "x", "--index", small_index, cache_dir=cache_dir)
     assert both.returncode == 2
+
+
+@pytest.mark.parametrize("path, params", [("/search", {"q": "biofuels"}), ("/similar", {"speech_id": SEED})])
+def test_results_download_as_csv_and_jsonl(client, path, params):
+    import csv
+    import io
+    import json
+
+    as_json = client.get(path, params={**params, "k": 7}).json()["results"]
+    response = client.get(path, params={**params, "k": 7, "format": "csv"})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    assert "attachment" in response.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert [r["id"] for r in rows] == [r["id"] for r in as_json]
+    assert rows[0]["citation"] == as_json[0]["citation"] and rows[0]["speaker"] == as_json[0]["speaker"]["name"]
+    assert list(rows[0])[:9] == ["date", "speaker", "party", "house", "debate", "reference", "citation", "url", "text"]
+    lines = client.get(path, params={**params, "k": 7, "format": "jsonl"}).text.splitlines()
+    assert [json.loads(line)["id"] for line in lines] == [r["id"] for r in as_json]
+    assert client.get(path, params={**params, "format": "xml"}).status_code == 422
