@@ -428,6 +428,21 @@ class Index:
         )
         return self._fts(sql, (fts_query, *where.params))[0][0]
 
+    def facet_counts(self, expression: str, vecs: Optional[np.ndarray] = None, where: Where = Where(),
+                     fts: Optional[str] = None, limit: int = 50) -> list[tuple]:
+        """(value, count) of a SQL expression over given passages, or over those `where` (and `fts`) match."""
+        if vecs is not None:
+            ids = [int(v) for v in vecs]
+            sql = (f"SELECT {expression} AS value, count(*) AS n FROM passages p WHERE p.vec IN ({','.join('?' * len(ids))}) "
+                   f"GROUP BY value ORDER BY n DESC, value LIMIT ?")
+            return [tuple(r) for r in self._db().execute(sql, (*ids, limit))] if ids else []
+        if fts:
+            sql = (f"SELECT {expression} AS value, count(*) AS n FROM passages_fts JOIN passages p ON p.vec = passages_fts.rowid "
+                   f"WHERE passages_fts MATCH ?{where.and_()} GROUP BY value ORDER BY n DESC, value LIMIT ?")
+            return [tuple(r) for r in self._fts(sql, (fts, *where.params, limit))]
+        sql = f"SELECT {expression} AS value, count(*) AS n FROM passages p WHERE {where.sql or 1} GROUP BY value ORDER BY n DESC, value LIMIT ?"
+        return [tuple(r) for r in self._db().execute(sql, (*where.params, limit))]
+
     def _fts(self, sql: str, params: tuple) -> list:
         try:
             return self._db().execute(sql, params).fetchall()

@@ -20,7 +20,7 @@ from embeddings.encoder import Encoder, load_encoder
 from indexer.records import Cited, Passage
 from indexer.query import Filters
 from service.export import ExportFormat, export_response
-from service.search import DEFAULT_MODE, GroupBy, Mode, QueryError, SearchRequest, Searcher, Sort
+from service.search import DEFAULT_MODE, FACETS, GroupBy, Mode, QueryError, SearchRequest, Searcher, Sort
 from service.settings import Settings
 
 MAX_K = 100
@@ -45,6 +45,9 @@ class SearchResponse(BaseModel):
     sort: str
     group_by: str
     filters: Filters = Field(description="The filters applied: parameters and inline filters together")
+    facets: Optional[dict[str, list[dict]]] = Field(
+        default=None, description='With facets=...: {"party": [{"value": "Labour", "count": 12}, ...], ...}, most frequent first')
+    facets_over: Optional[str] = Field(default=None, description='What the facets count: "all matches" or "top N candidates"')
     results: list[Result]
 
 
@@ -143,11 +146,16 @@ def create_app(settings: Optional[Settings] = None, encoder: Optional[Encoder] =
         sort: Annotated[Sort, Query(description="relevance, date (oldest first) or -date (newest first)")] = "relevance",
         group_by: Annotated[GroupBy, Query(description="passage, or one best passage per speech or per debate")] = "passage",
         format: Annotated[ExportFormat, Query(description="json (default), or csv / jsonl to download the results")] = "json",
+        facets: Annotated[Optional[str], Query(max_length=200, description=f"Comma-separated: {', '.join(FACETS)}")] = None,
         filters: Annotated[Filters, Depends(filter_parameters)] = None,
     ) -> SearchResponse:
         """Passages ranked best first, each with speaker, date, debate and Hansard reference."""
         if not q.strip():
             raise HTTPException(422, "q: must contain some words")
+        facet_fields = [f.strip() for f in (facets or "").split(",") if f.strip()]
+        unknown = [f for f in facet_fields if f not in FACETS]
+        if unknown:
+            raise HTTPException(422, f"facets: unknown {', '.join(unknown)}; choose from {', '.join(FACETS)}")
         s = searcher(request)
         try:
             page = s.search(SearchRequest(q, k=k, offset=offset, mode=mode, filters=filters, sort=sort, group_by=group_by))
@@ -155,8 +163,10 @@ def create_app(settings: Optional[Settings] = None, encoder: Optional[Encoder] =
             raise HTTPException(422, str(err)) from err
         if format != "json":
             return export_response(page.hits, format, "hansard-search")
+        counts, over = s.facets(page, facet_fields) if facet_fields else (None, None)
         return SearchResponse(
             query=q, total=page.total, k=k, offset=offset, mode=mode, sort=sort, group_by=group_by, filters=page.filters,
+            facets=counts, facets_over=over,
             results=[Result(**hit.passage.model_dump(), score=round(hit.score, 6), matches=hit.matches) for hit in page.hits],
         )
 

@@ -51,6 +51,13 @@ MIN_POOL = 100
 # modes where every passage gets a score (dense, hybrid).
 DATE_SORT_POOL = 200
 
+# Facets: field -> SQL expression; counted over the top FACET_POOL candidates
+# in the modes where every passage gets a score.
+FACETS = {"speaker": "p.speaker_name", "party": "p.party", "house": "p.house", "section": "p.section",
+          "month": "substr(p.date, 1, 7)", "year": "substr(p.date, 1, 4)", "debate": "p.debate"}
+FACET_POOL = 200
+FACET_VALUES = 50
+
 STOPWORDS = frozenset(
     """a about above after again against all am an and any are as at be because been before being below between
     both but by can could did do does doing down during each few for from further had has have having he her here
@@ -98,6 +105,9 @@ class SearchPage:
     mode: Mode
     total: int
     hits: list[Hit]
+    candidates: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # ranked vec ids
+    # Where the matches are an exact set (keyword mode, filters alone): the FTS query ("" for none) and condition.
+    match_set: Optional[tuple[str, Where]] = None
 
 
 @dataclass
@@ -175,13 +185,14 @@ class Searcher:
             scores, vecs = self.index.keyword(fts, need * (1 if request.group_by == "passage" else 20), where,
                                               BM25_WEIGHTS, order=request.sort)
             ranking = _Ranking(scores, vecs, exhausted=True)
-            return self._page(parsed, filters, request, total, ranking, sort_by_date=False)
+            return self._page(parsed, filters, request, total, ranking, sort_by_date=False, match_set=(fts, where))
 
         pool = max(MIN_POOL, need)
         if request.sort != "relevance":
             pool = max(pool, DATE_SORT_POOL)
         ranking = self._deep_enough(lambda size: self._rank(mode, vector, fts, where, size), pool, need, request.group_by)
-        return self._page(parsed, filters, request, total, ranking, sort_by_date=request.sort != "relevance")
+        return self._page(parsed, filters, request, total, ranking, sort_by_date=request.sort != "relevance",
+                          match_set=(fts, where) if mode == "keyword" else None)
 
     def _deep_enough(self, rank: Callable[[int], _Ranking], pool: int, need: int, group_by: GroupBy) -> _Ranking:
         """Rank ever deeper (×4) until `need` results (passages or groups) are there, or nothing more is."""
@@ -239,9 +250,10 @@ class Searcher:
         vecs = np.array([r[0] for r in rows], dtype=np.int64)
         ranking = _Ranking(np.zeros(len(vecs), dtype=np.float32), vecs, exhausted=True)
         total = self.index.count(where, distinct)
-        return self._page(parsed, filters, request, total, ranking, sort_by_date=False)
+        return self._page(parsed, filters, request, total, ranking, sort_by_date=False, match_set=("", where))
 
-    def _page(self, parsed, filters, request: SearchRequest, total: int, ranking: _Ranking, sort_by_date: bool) -> SearchPage:
+    def _page(self, parsed, filters, request: SearchRequest, total: int, ranking: _Ranking, sort_by_date: bool,
+              match_set: Optional[tuple[str, Where]] = None) -> SearchPage:
         passages = self.index.passages_at(ranking.vecs)
         ranked = list(zip(passages, (float(s) for s in ranking.scores)))
         if sort_by_date:
@@ -250,7 +262,24 @@ class Searcher:
             if request.sort == "-date":  # undated last either way
                 ranked.sort(key=lambda ps: ps[0].date is None)
         hits = _grouped(ranked, request.group_by)
-        return SearchPage(parsed, filters, request.mode, total, hits[request.offset : request.offset + request.k])
+        return SearchPage(parsed, filters, request.mode, total, hits[request.offset : request.offset + request.k],
+                          candidates=ranking.vecs, match_set=match_set)
+
+    def facets(self, page: SearchPage, fields: list[str]) -> tuple[dict[str, list[dict]], str]:
+        """Counts by field over the page's matches, or over its top candidates where every passage scores.
+
+        Returns the counts (most frequent first, FACET_VALUES at most a field)
+        and what they were counted over.
+        """
+        if page.match_set is not None:
+            fts, where = page.match_set
+            over = "all matches"
+            counts = {f: self.index.facet_counts(FACETS[f], where=where, fts=fts or None, limit=FACET_VALUES) for f in fields}
+        else:
+            vecs = page.candidates[:FACET_POOL]
+            over = f"top {len(vecs)} candidates"
+            counts = {f: self.index.facet_counts(FACETS[f], vecs=vecs, limit=FACET_VALUES) for f in fields}
+        return {f: [{"value": v, "count": c} for v, c in rows] for f, rows in counts.items()}, over
 
     # ------------------------------------------------------------ find similar
 

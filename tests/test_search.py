@@ -159,3 +159,16 @@ def test_rrf_and_weighted_fusion():
     assert scores[0] == pytest.approx(1 / 61 + 1 / 62)
     fused = weighted_fusion(np.array([0.9, 0.5, 0.1]), np.array([0.0, 10.0, 5.0]), 0.5)
     assert list(np.argsort(-fused)) == [1, 0, 2]
+
+
+def test_facets_count_the_matches(client):
+    body = search(client, q="Hikvision", mode="keyword", facets="speaker,house,section,month", k=5)
+    assert body["facets_over"] == "all matches"
+    assert sum(v["count"] for v in body["facets"]["house"]) == body["total"]
+    assert body["facets"]["section"] == [{"value": "grand-committee", "count": body["total"]}]
+    hybrid = search(client, q="biofuels", facets="party,month", k=5)
+    assert hybrid["facets_over"].startswith("top ") and hybrid["facets_over"].endswith(" candidates")
+    counts = {v["value"]: v["count"] for v in hybrid["facets"]["party"]}
+    assert counts["Conservative"] > 0 and sum(counts.values()) == int(hybrid["facets_over"].split()[1])
+    assert {v["value"] for v in hybrid["facets"]["month"]} <= {"2009-10", None}
+    assert client.get("/search", params={"q": "x", "facets": "colour"}).json()["message"].startswith("facets:")
