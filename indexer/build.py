@@ -53,7 +53,7 @@ class BuildSummary:
         return self.manifest.speeches if self.manifest else 0
 
 
-Progress = Callable[[Iterable[Path]], Iterable[Path]]
+FileWrapper = Callable[[Iterable[Path]], Iterable[Path]]  # e.g. a progress bar over the files
 
 
 def build_index(
@@ -63,7 +63,7 @@ def build_index(
     members: MemberDirectory,
     rebuild: bool = False,
     progress: bool = False,
-    wrap_files: Optional[Progress] = None,
+    wrap_files: Optional[FileWrapper] = None,
 ) -> BuildSummary:
     """Index sources into index_dir (merging with what is there unless rebuild)."""
     summary = BuildSummary()
@@ -129,7 +129,7 @@ def _open_previous(index_dir: Path, encoder: Encoder, rebuild: bool) -> Optional
 
 
 def _read_all(
-    sources: list[Path], members: MemberDirectory, summary: BuildSummary, wrap_files: Progress
+    sources: list[Path], members: MemberDirectory, summary: BuildSummary, wrap_files: FileWrapper
 ) -> list[Speech]:
     """Every speech of every readable file, first version of each speech id winning."""
 

@@ -208,7 +208,7 @@ class Where:
     def __bool__(self) -> bool:
         return bool(self.sql)
 
-    def and_(self, sql: str = "") -> str:
+    def and_(self) -> str:
         return f" AND ({self.sql})" if self.sql else ""
 
 
@@ -219,24 +219,17 @@ def where_clause(filters: Filters, query: Optional[ParsedQuery] = None) -> Where
     if filters.speaker:
         parts.append("p.speaker_name LIKE ? ESCAPE '\\'")
         params.append(f"%{_like_escape(filters.speaker)}%")
-    if filters.person_id:
-        parts.append("p.person_id = ?")
-        params.append(filters.person_id)
-    if filters.party:
-        parts.append("lower(p.party) = lower(?)")
-        params.append(filters.party)
-    if filters.house:
-        parts.append("p.house = ?")
-        params.append(filters.house)
-    if filters.section:
-        parts.append("p.section = ?")
-        params.append(filters.section)
-    if filters.date_from:
-        parts.append("p.date >= ?")
-        params.append(filters.date_from.isoformat())
-    if filters.date_to:
-        parts.append("p.date <= ?")
-        params.append(filters.date_to.isoformat())
+    for condition, value in (
+        ("p.person_id = ?", filters.person_id),
+        ("lower(p.party) = lower(?)", filters.party),
+        ("p.house = ?", filters.house),
+        ("p.section = ?", filters.section),
+        ("p.date >= ?", filters.date_from and filters.date_from.isoformat()),
+        ("p.date <= ?", filters.date_to and filters.date_to.isoformat()),
+    ):
+        if value:
+            parts.append(condition)
+            params.append(value)
     for word in (filters.debate or "").split():
         parts.append("p.debate LIKE ? ESCAPE '\\'")
         params.append(f"%{_like_escape(word)}%")
@@ -377,6 +370,12 @@ class Index:
         """Vec ids of the passages that satisfy `where`, ascending."""
         rows = self._db().execute(f"SELECT p.vec FROM passages p WHERE {where.sql or 1}", where.params)
         return np.fromiter((row[0] for row in rows), dtype=np.int64)
+
+    def by_date(self, where: Where, limit: int, newest_first: bool = True) -> np.ndarray:
+        """Vec ids of passages `where` allows, in date order."""
+        order = "DESC" if newest_first else "ASC"
+        sql = f"SELECT p.vec FROM passages p WHERE {where.sql or 1} ORDER BY p.date {order}, p.vec LIMIT ?"
+        return np.fromiter((row[0] for row in self._db().execute(sql, (*where.params, limit))), dtype=np.int64)
 
     def count(self, where: Where, distinct: str = "p.vec") -> int:
         sql = f"SELECT count(DISTINCT {distinct}) FROM passages p WHERE {where.sql or 1}"

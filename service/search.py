@@ -115,6 +115,7 @@ class _Ranking:
     scores: np.ndarray
     vecs: np.ndarray
     exhausted: bool  # nothing beyond these could be ranked
+    passages: Optional[list[Passage]] = None  # their metadata, when already fetched
 
 
 class Searcher:
@@ -198,7 +199,10 @@ class Searcher:
         """Rank ever deeper (×4) until `need` results (passages or groups) are there, or nothing more is."""
         while True:
             ranking = rank(pool)
-            if _group_count(self.index, ranking.vecs, group_by) >= need or ranking.exhausted or pool >= len(self.index):
+            if group_by != "passage":
+                ranking.passages = self.index.passages_at(ranking.vecs)  # kept for _page: fetched once
+            found = len(ranking.vecs) if group_by == "passage" else len({group_key(p, group_by) for p in ranking.passages})
+            if found >= need or ranking.exhausted or pool >= len(self.index):
                 return ranking
             pool *= 4
 
@@ -209,10 +213,10 @@ class Searcher:
             first = err.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "filter"
             raise QueryError("q", f"inline filter {where}: {first['msg']}") from err
-        filters = inline.merged(given)
-        if filters.date_from and filters.date_to and filters.date_from > filters.date_to:
-            raise QueryError("date_from", f"{filters.date_from} is after date_to {filters.date_to}")
-        return filters
+        try:
+            return inline.merged(given)
+        except ValidationError as err:  # e.g. an inline from: after the date_to parameter
+            raise QueryError("date_from", err.errors()[0]["msg"].removeprefix("Value error, ")) from err
 
     def _rank(self, mode: Mode, vector, fts: str, where: Where, pool: int) -> _Ranking:
         if mode == "dense" or (mode != "keyword" and not fts):
@@ -240,27 +244,21 @@ class Searcher:
         return _Ranking(fused[order], union_sorted[order], exhausted)
 
     def _browse(self, parsed, filters, where, request: SearchRequest, distinct: str) -> SearchPage:
-        order = "ASC" if request.sort == "date" else "DESC"
         need = request.k + request.offset
         limit = need if request.group_by == "passage" else need * 20
-        rows = self.index._db().execute(
-            f"SELECT p.vec FROM passages p WHERE {where.sql or 1} ORDER BY p.date {order}, p.vec LIMIT ?",
-            (*where.params, limit),
-        ).fetchall()
-        vecs = np.array([r[0] for r in rows], dtype=np.int64)
+        vecs = self.index.by_date(where, limit, newest_first=request.sort != "date")
         ranking = _Ranking(np.zeros(len(vecs), dtype=np.float32), vecs, exhausted=True)
         total = self.index.count(where, distinct)
         return self._page(parsed, filters, request, total, ranking, sort_by_date=False, match_set=("", where))
 
     def _page(self, parsed, filters, request: SearchRequest, total: int, ranking: _Ranking, sort_by_date: bool,
               match_set: Optional[tuple[str, Where]] = None) -> SearchPage:
-        passages = self.index.passages_at(ranking.vecs)
+        passages = ranking.passages if ranking.passages is not None else self.index.passages_at(ranking.vecs)
         ranked = list(zip(passages, (float(s) for s in ranking.scores)))
         if sort_by_date:
             ranked = ranked[: max(DATE_SORT_POOL, request.k + request.offset)]
-            ranked.sort(key=lambda ps: (ps[0].date is None, ps[0].date or 0), reverse=request.sort == "-date")
-            if request.sort == "-date":  # undated last either way
-                ranked.sort(key=lambda ps: ps[0].date is None)
+            dated = sorted((ps for ps in ranked if ps[0].date), key=lambda ps: ps[0].date, reverse=request.sort == "-date")
+            ranked = dated + [ps for ps in ranked if not ps[0].date]  # undated last either way
         hits = _grouped(ranked, request.group_by)
         return SearchPage(parsed, filters, request.mode, total, hits[request.offset : request.offset + request.k],
                           candidates=ranking.vecs, match_set=match_set)
@@ -352,12 +350,6 @@ def _grouped(ranked: list[tuple[Passage, float]], group_by: GroupBy) -> list[Hit
         else:
             best[key] = Hit(passage, score, matches=1)
     return list(best.values())  # dicts keep insertion order: best first
-
-
-def _group_count(index: Index, vecs: np.ndarray, group_by: GroupBy) -> int:
-    if group_by == "passage":
-        return len(vecs)
-    return len({group_key(p, group_by) for p in index.passages_at(vecs)})
 
 
 def keyword_query(parsed: ParsedQuery, too_common: Callable[[str], bool] = lambda word: False) -> str:

@@ -172,3 +172,9 @@ def test_facets_count_the_matches(client):
     assert counts["Conservative"] > 0 and sum(counts.values()) == int(hybrid["facets_over"].split()[1])
     assert {v["value"] for v in hybrid["facets"]["month"]} <= {"2009-10", None}
     assert client.get("/search", params={"q": "x", "facets": "colour"}).json()["message"].startswith("facets:")
+
+
+def test_inline_dates_clashing_with_parameters_are_422(client):
+    response = client.get("/search", params={"q": "biofuels from:2010-01-01", "date_to": "2009-01-01"})
+    assert response.status_code == 422
+    assert response.json()["message"].startswith("date_from:")
