@@ -31,19 +31,31 @@ def approximate_tokens(text: str) -> int:
     return int(len(text.split()) * 1.4) + 2
 
 
-def split_sentences(text: str) -> list[str]:
-    sentences, start = [], 0
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) character offsets of each sentence of text, surrounding space left out."""
+    spans, start = [], 0
     for m in _SENTENCE_END.finditer(text):
         candidate = text[start : m.start()].rstrip()
         last_word = candidate.rsplit(None, 1)[-1].rstrip(".").lower() if candidate else ""
         if last_word in _ABBREVIATIONS or (len(last_word) == 1 and last_word.isalpha()):
             continue
-        sentences.append(text[start : m.end()].strip())
+        spans.append(_trimmed(text, start, m.end()))
         start = m.end()
-    tail = text[start:].strip()
-    if tail:
-        sentences.append(tail)
-    return sentences
+    if text[start:].strip():
+        spans.append(_trimmed(text, start, len(text)))
+    return [span for span in spans if span[1] > span[0]]
+
+
+def _trimmed(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def split_sentences(text: str) -> list[str]:
+    return [text[start:end] for start, end in sentence_spans(text)]
 
 
 def split_long(text: str, max_tokens: int, count: TokenCounter) -> list[str]:

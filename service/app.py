@@ -20,7 +20,8 @@ from embeddings.encoder import Encoder, load_encoder
 from indexer.records import Cited, Passage
 from indexer.query import Filters
 from service.export import ExportFormat, export_response
-from service.search import DEFAULT_MODE, FACETS, GroupBy, Mode, QueryError, SearchRequest, Searcher, Sort
+from service.highlight import PassageHighlight
+from service.search import DEFAULT_MODE, FACETS, GroupBy, Mode, QueryError, SearchPage, SearchRequest, Searcher, Sort
 from service.settings import Settings
 
 MAX_K = 100
@@ -29,11 +30,36 @@ MAX_QUERY_CHARS = 1_000
 MAX_SIMILAR_CHARS = 20_000  # a pasted speech
 
 
+class Highlight(BaseModel):
+    start: int = Field(description="Offset of the sentence's first character in the passage text")
+    end: int = Field(description="Offset just past its last character: text[start:end] is the sentence")
+    text: str
+    score: Optional[float] = Field(description="BM25 (by words) or cosine similarity (by meaning); null for a one-sentence passage")
+
+
 class Result(Passage):
     score: float = Field(description="Relevance under the chosen mode; higher is better (cosine similarity for dense)")
     matches: Optional[int] = Field(
         default=None, description="With group_by speech or debate: passages of this group among the ranked candidates"
     )
+    highlights: list[Highlight] = Field(
+        default_factory=list, description="The sentence(s) of the passage that best match the query, in text order")
+    marks: list[tuple[int, int]] = Field(
+        default_factory=list, description="[start, end) offsets of the query's words (stemmed) in the passage text")
+    highlighted_by: Optional[Literal["words", "meaning"]] = Field(
+        default=None, description="How the sentences were chosen: shared words, or (none shared) nearest in meaning")
+
+
+def results(page: SearchPage, highlights: Optional[list[PassageHighlight]]) -> list[Result]:
+    out = []
+    for n, hit in enumerate(page.hits):
+        found = highlights[n] if highlights else None
+        out.append(Result(
+            **hit.passage.model_dump(), score=round(hit.score, 6), matches=hit.matches,
+            highlights=[Highlight(**vars(sentence)) for sentence in found.sentences] if found else [],
+            marks=found.marks if found else [], highlighted_by=found.by if found else None,
+        ))
+    return out
 
 
 class SearchResponse(BaseModel):
@@ -147,6 +173,7 @@ def create_app(settings: Optional[Settings] = None, encoder: Optional[Encoder] =
         group_by: Annotated[GroupBy, Query(description="passage, or one best passage per speech or per debate")] = "passage",
         format: Annotated[ExportFormat, Query(description="json (default), or csv / jsonl to download the results")] = "json",
         facets: Annotated[Optional[str], Query(max_length=200, description=f"Comma-separated: {', '.join(FACETS)}")] = None,
+        highlight: Annotated[bool, Query(description="Name the best-matching sentence(s) of each result and mark the query's words")] = True,
         filters: Annotated[Filters, Depends(filter_parameters)] = None,
     ) -> SearchResponse:
         """Passages ranked best first, each with speaker, date, debate and Hansard reference."""
@@ -166,8 +193,7 @@ def create_app(settings: Optional[Settings] = None, encoder: Optional[Encoder] =
         counts, over = s.facets(page, facet_fields) if facet_fields else (None, None)
         return SearchResponse(
             query=q, total=page.total, k=k, offset=offset, mode=mode, sort=sort, group_by=group_by, filters=page.filters,
-            facets=counts, facets_over=over,
-            results=[Result(**hit.passage.model_dump(), score=round(hit.score, 6), matches=hit.matches) for hit in page.hits],
+            facets=counts, facets_over=over, results=results(page, s.highlight(page) if highlight else None),
         )
 
     @app.get("/similar", response_model=SimilarResponse, responses={404: {"model": ErrorResponse}}, tags=["search"])
@@ -180,6 +206,8 @@ def create_app(settings: Optional[Settings] = None, encoder: Optional[Encoder] =
         offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Results to skip, for paging")] = 0,
         group_by: Annotated[Literal["passage", "speech"], Query(description="speech (default): one result per speech")] = "speech",
         format: Annotated[ExportFormat, Query(description="json (default), or csv / jsonl to download the results")] = "json",
+        highlight: Annotated[bool, Query(description=(
+            "Name each result's sentence(s) nearest the seed in meaning (embeds every sentence of the page: ~20 ms each)"))] = False,
         filters: Annotated[Filters, Depends(filter_parameters)] = None,
     ) -> SimilarResponse:
         """Speeches (or passages) nearest in meaning to a passage, a whole speech, or a text; never the seed's own speech."""
@@ -199,8 +227,7 @@ def create_app(settings: Optional[Settings] = None, encoder: Optional[Encoder] =
             return export_response(page.hits, format, "hansard-similar")
         return SimilarResponse(
             seed={"passage_id": passage_id, "speech_id": speech_id, "text": text}, total=page.total, k=k, offset=offset,
-            group_by=group_by, filters=page.filters,
-            results=[Result(**hit.passage.model_dump(), score=round(hit.score, 6), matches=hit.matches) for hit in page.hits],
+            group_by=group_by, filters=page.filters, results=results(page, s.highlight(page) if highlight else None),
         )
 
     @app.get("/passages/{passage_id:path}", response_model=Passage, responses={404: {"model": ErrorResponse}}, tags=["records"])

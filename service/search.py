@@ -29,6 +29,7 @@ from embeddings.encoder import Encoder
 from indexer.query import Filters, ParsedQuery, fts_phrase, parse_query
 from indexer.records import Passage
 from indexer.store import Index, IndexError_, Where, where_clause
+from service.highlight import Highlighter, PassageHighlight
 
 Mode = Literal["hybrid", "dense", "keyword", "rrf"]
 Sort = Literal["relevance", "date", "-date"]
@@ -108,6 +109,8 @@ class SearchPage:
     candidates: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # ranked vec ids
     # Where the matches are an exact set (keyword mode, filters alone): the FTS query ("" for none) and condition.
     match_set: Optional[tuple[str, Where]] = None
+    vector: Optional[np.ndarray] = None  # the query's (or seed's) embedding, when one was made
+    highlight_query: str = ""  # FTS5 query of all the query's words and phrases, for marking
 
 
 @dataclass
@@ -134,6 +137,7 @@ class Searcher:
         # "Already borrowed"; queries take ~10 ms, so one at a time is cheap.
         self._encode_lock = threading.Lock()
         self._df: dict[str, int] = {}  # document frequency of words seen in queries
+        self.highlighter = Highlighter(self._encode_many)
 
     @classmethod
     def open(cls, index_dir: Path, encoder: Encoder) -> "Searcher":
@@ -156,6 +160,14 @@ class Searcher:
         with self._encode_lock:
             return self.encoder.encode_query(text)
 
+    def _encode_many(self, texts: list[str]) -> np.ndarray:
+        with self._encode_lock:
+            return self.encoder.encode(texts)
+
+    def highlight(self, page: SearchPage) -> list[PassageHighlight]:
+        """The sentences of each hit that best match the page's query (or seed), and its matched words."""
+        return self.highlighter.page([hit.passage.text for hit in page.hits], page.highlight_query, page.vector)
+
     # ------------------------------------------------------------ the search
 
     def search(self, request: SearchRequest, vector: Optional[np.ndarray] = None) -> SearchPage:
@@ -165,16 +177,22 @@ class Searcher:
         where = where_clause(filters, parsed)
         fts = keyword_query(parsed, self._too_common)
         rank_text = parsed.text or " ".join(parsed.phrases)
-        mode = request.mode
-        distinct = _GROUP_KEYS[request.group_by]
-
         if not rank_text and not fts:
             # Filters alone ("speaker:... from:..."): browse the matches by date.
-            return self._browse(parsed, filters, where, request, distinct)
-        if mode == "keyword" and not fts:
+            return self._browse(parsed, filters, where, request)
+        if request.mode == "keyword" and not fts:
             raise QueryError("q", "keyword search needs at least one word that is not a stop word")
-        if mode != "keyword" and vector is None:
+        if request.mode != "keyword" and vector is None:
             vector = self.encode(rank_text)
+        page = self._ranked(request, parsed, filters, where, fts, vector)
+        page.vector = vector
+        page.highlight_query = keyword_query(parsed)  # every word, the common ones too
+        return page
+
+    def _ranked(self, request: SearchRequest, parsed: ParsedQuery, filters: Filters, where: Where, fts: str,
+                vector: Optional[np.ndarray]) -> SearchPage:
+        mode = request.mode
+        distinct = _GROUP_KEYS[request.group_by]
 
         if mode == "keyword":
             total = self.index.keyword_count(fts, where, distinct)
@@ -243,7 +261,8 @@ class Searcher:
         order = np.argsort(-fused, kind="stable")
         return _Ranking(fused[order], union_sorted[order], exhausted)
 
-    def _browse(self, parsed, filters, where, request: SearchRequest, distinct: str) -> SearchPage:
+    def _browse(self, parsed, filters, where, request: SearchRequest) -> SearchPage:
+        distinct = _GROUP_KEYS[request.group_by]
         need = request.k + request.offset
         limit = need if request.group_by == "passage" else need * 20
         vecs = self.index.by_date(where, limit, newest_first=request.sort != "date")
@@ -315,7 +334,9 @@ class Searcher:
 
         ranking = self._deep_enough(rank, max(MIN_POOL, k + offset), k + offset, group_by)
         total = self.index.count(where, _GROUP_KEYS[group_by])
-        return self._page(parse_query(""), filters, request, total, ranking, sort_by_date=False)
+        page = self._page(parse_query(""), filters, request, total, ranking, sort_by_date=False)
+        page.vector = vector
+        return page
 
     # ------------------------------------------------------------ records
 
