@@ -1,8 +1,9 @@
-"""The `hansard-search` command: index, serve, search.
+"""The `hansard-search` command: download, index, serve, search.
 
 Exit status of `index`: 0 every file indexed; 3 indexed, but some files or
 records were skipped (listed with their reasons); 1 failed, nothing changed;
-2 bad usage.
+2 bad usage. Of `download`, likewise: 0 every file fetched or already there;
+3 some files (or folder listings) failed; 1 no folder could be listed at all.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -22,7 +24,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from embeddings.encoder import DEFAULT_MODEL, MODELS
 
-EXIT_OK, EXIT_FAILED, EXIT_SKIPPED = 0, 1, 3
+EXIT_OK, EXIT_FAILED, EXIT_SKIPPED, EXIT_USAGE = 0, 1, 3, 2
 
 app = typer.Typer(
     name="hansard-search",
@@ -110,6 +112,89 @@ def index(
         for problem in summary.problems:
             err.print(f"  {escape(str(problem))}")
         raise typer.Exit(EXIT_SKIPPED)
+
+
+@app.command()
+def download(
+    house: Annotated[str, typer.Option(help="commons or lords.")] = ...,
+    section: Annotated[
+        Optional[list[str]],
+        typer.Option(help="commons: debates, westminhall, wms, wrans, standing; lords: debates, wms, wrans. "
+                          "Repeatable or comma-separated (default: all of the house's)."),
+    ] = None,
+    date_from: Annotated[str, typer.Option("--from", help="First sitting day, YYYY-MM-DD.")] = ...,
+    date_to: Annotated[Optional[str], typer.Option("--to", help="Last sitting day, YYYY-MM-DD (default: today).")] = None,
+    dest: Annotated[Path, typer.Option(help="Folder to download into, as DEST/<site folder>/<file>.")] = ...,
+    base_url: Annotated[
+        str, typer.Option("--base-url", envvar="HANSARD_DOWNLOAD_URL", help="Where the ParlParse folders are (a mirror).")
+    ] = "https://www.theyworkforyou.com/pwdata/scrapedxml/",  # indexer.download.DEFAULT_BASE_URL, kept out of import time
+    delay: Annotated[float, typer.Option(min=0, help="Seconds at least between requests.")] = 1.0,
+    retries: Annotated[int, typer.Option(min=0, help="Further tries of a request that timed out, lost its connection or got 429/5xx.")] = 4,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Fetch ParlParse XML from TheyWorkForYou: the latest version of each sitting day, resumably."""
+    from indexer.download import Fetcher, UsageError, download_files, plan_downloads, resolve_sections
+
+    try:
+        folders = resolve_sections(house, section or [])
+        first, last = _iso_date("--from", date_from), (_iso_date("--to", date_to) if date_to else date.today())
+        if first > last:
+            raise UsageError(f"--from {first} is after --to {last}")
+        if not base_url.startswith(("http://", "https://")):
+            raise UsageError(f"--base-url must be an http:// or https:// URL, not {base_url!r}")
+    except UsageError as e:
+        err.print(f"[bold red]error:[/] {escape(str(e))}")
+        raise typer.Exit(EXIT_USAGE)
+
+    progress = Progress(
+        TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=err, disable=quiet, transient=True,
+    )
+
+    def wrap_files(files):
+        task = progress.add_task("downloading", total=len(files))
+        for f in files:
+            progress.update(task, description=f"downloading {f.path}")
+            yield f
+            progress.advance(task)
+
+    try:
+        with Fetcher(delay=delay, retries=retries) as fetcher, progress:
+            listing = progress.add_task(f"reading {len(folders)} folder listings", total=None)
+            plan = plan_downloads(fetcher, base_url, folders, first, last)
+            progress.remove_task(listing)
+            summary = download_files(fetcher, base_url, plan.files, dest, wrap=wrap_files)
+    except KeyboardInterrupt:
+        err.print("interrupted: run the same command again to carry on where it stopped")
+        raise typer.Exit(130)
+
+    if plan.folders_listed == 0:
+        for problem in plan.failed_listings:
+            err.print(f"  {escape(problem)}")
+        _fail(f"could not read any folder listing from {base_url}")
+    err.print(
+        f"[bold green]downloaded[/] {len(summary.downloaded)} files ({summary.bytes_received / 1e6:.1f} MB "
+        f"in {summary.seconds:.1f} s); skipped {len(summary.present)} already in {escape(str(dest))}; "
+        f"failed {len(summary.failed)} (of {len(plan.files)} sittings from {first} to {last} in {', '.join(folders)})",
+        highlight=False,
+    )
+    if summary.removed:
+        err.print(f"removed {len(summary.removed)} earlier versions of sitting days now downloaded in a later one")
+    problems = plan.failed_listings + summary.failed
+    if problems:
+        err.print(f"[bold yellow]{len(problems)} failed:[/]")
+        for problem in problems:
+            err.print(f"  {escape(problem)}")
+        raise typer.Exit(EXIT_SKIPPED)
+
+
+def _iso_date(option: str, value: str) -> date:
+    from indexer.download import UsageError
+
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise UsageError(f"{option} must be a date as YYYY-MM-DD, not {value!r}") from None
 
 
 @app.command()
