@@ -1,4 +1,4 @@
-"""The HTTP API (FastAPI): search, fetch passages and speeches, health, stats.
+"""The HTTP API (FastAPI): search, similar, fetch passages and speeches, health, stats; and the search page.
 
 The model and the index are loaded once, when the app starts; every request
 then costs one query encoding and one vector search. OpenAPI docs are at /docs.
@@ -13,6 +13,7 @@ from typing import Annotated, Literal, Optional
 
 from fastapi import Depends, FastAPI, HTTPException, Path as PathParam, Query, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 
@@ -23,6 +24,7 @@ from service.export import ExportFormat, export_response
 from service.highlight import PassageHighlight
 from service.search import DEFAULT_MODE, FACETS, GroupBy, Mode, QueryError, SearchPage, SearchRequest, Searcher, Sort
 from service.settings import Settings
+from service.web import static_files, web_router
 
 MAX_K = 100
 MAX_OFFSET = 10_000
@@ -142,6 +144,14 @@ def create_app(settings: Optional[Settings] = None, encoder: Optional[Encoder] =
         lifespan=lifespan,
         responses={422: {"model": ErrorResponse, "description": "A parameter is missing or out of range"}},
     )
+
+    if settings.allowed_origins:
+        # Browsers on these origins may read the JSON API; without the list,
+        # no cross-origin page may (same-origin and non-browser clients are unaffected).
+        app.add_middleware(CORSMiddleware, allow_origins=settings.allowed_origins, allow_methods=["GET"],
+                           allow_headers=["Accept", "Content-Type"], max_age=3600)
+    app.include_router(web_router(settings.allowed_origins))
+    app.mount("/static", static_files(), name="static")
 
     @app.exception_handler(RequestValidationError)
     async def explain_validation_error(request: Request, err: RequestValidationError) -> JSONResponse:

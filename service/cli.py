@@ -203,9 +203,13 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     model: ModelName = DEFAULT_MODEL,
+    allow_origin: Annotated[Optional[list[str]], typer.Option(
+        help="An origin (https://portal.example) whose pages may frame /embed and read the API; repeatable. "
+             "Default: HANSARD_ALLOWED_ORIGINS, else none.")] = None,
 ) -> None:
-    """Serve the index over HTTP (API docs at /docs)."""
+    """Serve the index over HTTP: the search page at /, API docs at /docs."""
     import uvicorn
+    from pydantic import ValidationError
 
     from indexer.store import Index, IndexError_
     from service.app import create_app
@@ -215,7 +219,11 @@ def serve(
         Index(index_dir)  # refuse a missing or broken index before loading the model
     except IndexError_ as e:
         _fail(str(e))
-    settings = Settings(index=index_dir, model=model)
+    try:
+        settings = Settings(index=index_dir, model=model, **({"allowed_origins": allow_origin} if allow_origin else {}))
+    except ValidationError as e:
+        err.print(f"[bold red]error:[/] --allow-origin: {escape(e.errors()[0]['msg'].removeprefix('Value error, '))}")
+        raise typer.Exit(EXIT_USAGE)
     try:
         uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
     except IndexError_ as e:  # raised at start-up, e.g. a model mismatch

@@ -83,7 +83,7 @@ def test_serve_answers_over_http(cli_index, cache_dir):
     port = _free_port()
     command = shutil.which("hansard-search", path=os.path.dirname(sys.executable)) or "hansard-search"
     server = subprocess.Popen(
-        [command, "serve", "--index", str(index_dir), "--port", str(port)],
+        [command, "serve", "--index", str(index_dir), "--port", str(port), "--allow-origin", "https://portal.example"],
         env={**os.environ, "HANSARD_CACHE_DIR": str(cache_dir)}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     try:
@@ -101,9 +101,20 @@ def test_serve_answers_over_http(cli_index, cache_dir):
         body = httpx.get(f"{base}/search", params={"q": HS2_QUERY, "k": 2}).json()
         assert body["results"][0]["reference"] == "823 cc554-7GC"
         assert httpx.get(f"{base}/search", params={"q": HS2_QUERY, "k": 500}).status_code == 422
+        assert 'id="search-form"' in httpx.get(f"{base}/").text
+        cors = httpx.get(f"{base}/search", params={"q": HS2_QUERY, "k": 1}, headers={"Origin": "https://portal.example"})
+        assert cors.headers["access-control-allow-origin"] == "https://portal.example"
+        assert "https://portal.example" in httpx.get(f"{base}/embed").headers["content-security-policy"]
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_serve_refuses_a_malformed_allowed_origin(cli_index, cache_dir):
+    index_dir, _ = cli_index
+    run = hansard_search("serve", "--index", index_dir, "--allow-origin", "portal.example/path", cache_dir=cache_dir)
+    assert run.returncode == 2
+    assert "--allow-origin" in run.stderr and "portal.example/path" in run.stderr
 
 
 def _free_port() -> int:

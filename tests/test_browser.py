@@ -1,0 +1,237 @@
+"""End to end in a real browser: Debian's Chromium, driven headless by Playwright.
+
+A live uvicorn serves the small index on 127.0.0.1; "portal" pages on other
+origins (localhost, other ports) embed it with the one-line snippet. One of
+the portals is in HANSARD_ALLOWED_ORIGINS, the other is not.
+
+Set HANSARD_UPDATE_SCREENSHOTS=1 to write the screenshots into docs/.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+import socket
+import threading
+import time
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import uvicorn
+from playwright.sync_api import expect
+
+from service.app import create_app
+from service.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# Chromium's own calls home are refused by a closed network; these keep it quiet and fast.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+SCREENSHOTS = ROOT / "docs" if os.environ.get("HANSARD_UPDATE_SCREENSHOTS") else None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class _Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def _serve_folder(folder: Path):
+    server = ThreadingHTTPServer(("127.0.0.1", _free_port()), partial(_Quiet, directory=str(folder)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@pytest.fixture(scope="module")
+def portals(tmp_path_factory):
+    """Two portal sites on other origins: (allowed origin, refused origin), served until the module ends."""
+    folder = tmp_path_factory.mktemp("portal")
+    allowed, refused = _serve_folder(folder), _serve_folder(folder)
+    yield folder, f"http://localhost:{allowed.server_port}", f"http://localhost:{refused.server_port}"
+    allowed.shutdown()
+    refused.shutdown()
+
+
+@pytest.fixture(scope="module")
+def live_service(small_index, encoder, portals):
+    """The real app under uvicorn on 127.0.0.1, allowing the first portal's origin."""
+    _, allowed_origin, _ = portals
+    port = _free_port()
+    app = create_app(Settings(index=small_index, allowed_origins=[allowed_origin]), encoder=encoder)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).exists(), f"Chromium not found at {CHROMIUM}: apt-get install chromium (.ci/run does)"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1100, "height": 900}, accept_downloads=True)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    yield page
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def _settled(page) -> None:
+    """Wait until the page's last request has been answered and drawn.
+
+    (Not page.wait_for_function: the page's CSP rightly forbids the eval it needs.)"""
+    page.wait_for_selector("body:not(.busy)")
+
+
+def _screenshot(page, name: str, tmp_path: Path) -> Path:
+    path = (SCREENSHOTS or tmp_path) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(path), full_page=True)
+    assert path.stat().st_size > 10_000  # a real rendering, not a blank page
+    return path
+
+
+def test_search_page_end_to_end(page, live_service, tmp_path):
+    page.goto(live_service + "/")
+    page.fill("#q", "Chinese surveillance cameras bought for HS2")
+    page.press("#q", "Enter")
+    page.wait_for_selector(".result")
+
+    # Results with citations, speakers and the best sentence marked.
+    cards = page.locator(".result")
+    assert cards.count() == 10
+    first = cards.first
+    assert first.locator(".citation").inner_text() == "HL Deb vol 823 cc554-7GC"
+    assert first.locator(".debate").inner_text() == "Procurement Bill [HL]"
+    assert "HS2" in "".join(first.locator(".text .best").all_inner_texts())
+    assert first.locator(".text mark").count() >= 1
+    assert "q=Chinese" in page.url
+
+    # The chart of matches by month, and the count.
+    assert page.locator("#chart").is_visible()
+    bars = page.locator("#bars .bar")
+    assert bars.count() >= 1
+    assert sum(int(b.get_attribute("data-count")) for b in bars.all()) > 0
+    assert page.locator("#count").inner_text().startswith("1–10 of ")
+    _screenshot(page, "search-page.png", tmp_path)
+
+    # Paging.
+    first_page_ids = [c.get_attribute("data-id") for c in cards.all()]
+    page.click("#next")
+    page.wait_for_url("**offset=10**")
+    expect(page.locator("#page-info")).to_have_text("Page 2")
+    _settled(page)
+    second_page_ids = [c.get_attribute("data-id") for c in page.locator(".result").all()]
+    assert second_page_ids and not set(second_page_ids) & set(first_page_ids)
+    page.go_back()
+    expect(page.locator("#page-info")).to_have_text("Page 1")
+
+    # A filter: Commons only.
+    page.click("#filters-panel summary")
+    page.select_option("#f-house", "commons")
+    page.wait_for_url("**house=commons**")
+    _settled(page)
+    houses = page.locator(".result .house").all_inner_texts()
+    assert houses and all("Commons" in h for h in houses)
+    assert page.locator(".result .citation").first.inner_text().startswith("HC Deb")
+
+    # Export: follow the CSV link; its rows are the cards on the page.
+    with page.expect_download() as download:
+        page.click("#export-csv")
+    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text(encoding="utf-8"))))
+    assert [r["citation"] for r in rows] == page.locator(".result .citation").all_inner_texts()
+    assert all(r["house"] == "commons" for r in rows)
+
+    # Similar speeches of the first result: never the seed itself.
+    seed = page.locator(".result .similar").first.get_attribute("data-speech")
+    page.locator(".result .similar").first.click()
+    page.wait_for_url("**similar=**")
+    page.wait_for_selector("#status cite")
+    _settled(page)
+    assert "Speeches similar to" in page.locator("#status").inner_text()
+    similar = [b.get_attribute("data-speech") for b in page.locator(".result .similar").all()]
+    assert similar and seed not in similar
+    assert page.locator(".result .text .best").count() >= 1  # nearest sentences, by meaning
+    _screenshot(page, "similar-speeches.png", tmp_path)
+
+
+def test_bad_input_shows_the_services_message(page, live_service):
+    page.goto(live_service + "/?q=x&date_from=2010-01-01&date_to=2009-01-01")
+    page.wait_for_selector("#status.error")
+    assert "date" in page.locator("#status").inner_text()
+    assert page.locator(".result").count() == 0
+
+
+def _portal(folder: Path, name: str, service: str, query: str) -> str:
+    (folder / name).write_text(
+        "<!doctype html><html><head><meta charset='utf-8'><title>A research portal</title></head><body>"
+        "<h1>Our research portal</h1><p>Search Parliament without leaving this page:</p>"
+        f"<div id='hansard'></div><script src='{service}/embed.js' data-target='#hansard' data-q='{query}' "
+        "data-height='700'></script></body></html>", encoding="utf-8")
+    return name
+
+
+def test_embed_in_an_allowed_portal(page, live_service, portals, tmp_path):
+    folder, allowed_origin, _ = portals
+    page.goto(f"{allowed_origin}/{_portal(folder, 'portal.html', live_service, 'palm oil and biofuels')}")
+    frame = page.frame_locator("#hansard iframe")
+    frame.locator(".result").first.wait_for()
+    assert frame.locator("body").get_attribute("data-layout") == "embed"
+    assert frame.locator(".masthead").is_hidden()  # the compact layout
+    assert frame.locator(".result .citation").first.inner_text().startswith("HC Deb")
+    assert frame.locator("#chart").is_visible()
+    _screenshot(page, "embedded-in-a-portal.png", tmp_path)
+
+    # Inside the frame: "similar" works, and the seed's speech is left out.
+    seed = frame.locator(".result .similar").first.get_attribute("data-speech")
+    frame.locator(".result .similar").first.click()
+    frame.locator("#status cite").wait_for()
+    frame.locator(".result").first.wait_for()
+    assert seed not in [b.get_attribute("data-speech") for b in frame.locator(".result .similar").all()]
+
+    # The JSON API answers this origin's scripts (CORS).
+    status = page.evaluate(f"fetch('{live_service}/search?q=palm+oil&k=1').then(r => r.status)")
+    assert status == 200
+
+
+def test_embed_is_refused_to_a_portal_not_allowed(page, live_service, portals):
+    folder, _, refused_origin = portals
+    page.goto(f"{refused_origin}/{_portal(folder, 'other.html', live_service, 'palm oil')}")
+    page.wait_for_selector("#hansard iframe")
+    page.wait_for_timeout(1500)  # let the frame try to load
+    frames = [f for f in page.frames if f != page.main_frame]
+    assert frames, "the snippet made no frame"
+    # Chromium replaces a frame refused by frame-ancestors with its error page.
+    assert all(f.url.startswith("chrome-error://") or f.locator(".result").count() == 0 for f in frames)
+    assert not any(f.url.startswith(live_service) and f.locator(".result").count() for f in frames)
+
+    # And the JSON API refuses this origin's scripts (no CORS header: the browser blocks the read).
+    outcome = page.evaluate(f"fetch('{live_service}/search?q=palm+oil&k=1').then(() => 'read', () => 'blocked')")
+    assert outcome == "blocked"
