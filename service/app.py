@@ -126,6 +126,13 @@ class ErrorResponse(BaseModel):
     detail: object = None
 
 
+# With format=csv or jsonl, the 200 answer is a download instead of JSON.
+EXPORT_RESPONSES = {200: {"content": {
+    "text/csv": {"schema": {"type": "string"}, "example": "date,speaker,party,house,debate,reference,citation,url,text,...\n"},
+    "application/x-ndjson": {"schema": {"type": "string"}, "example": '{"date": "2009-10-27", "speaker": "David Drew", ...}\n'},
+}}}
+
+
 def create_app(settings: Optional[Settings] = None, encoder: Optional[Encoder] = None) -> FastAPI:
     """The app for one index. Pass `encoder` to reuse an already loaded model (tests)."""
     settings = settings or Settings()
@@ -170,7 +177,7 @@ def create_app(settings: Optional[Settings] = None, encoder: Optional[Encoder] =
     def searcher(request: Request) -> Searcher:
         return request.app.state.searcher
 
-    @app.get("/search", response_model=SearchResponse, tags=["search"])
+    @app.get("/search", response_model=SearchResponse, responses=EXPORT_RESPONSES, tags=["search"])
     def search(
         request: Request,
         q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS, description=(
@@ -206,7 +213,8 @@ def create_app(settings: Optional[Settings] = None, encoder: Optional[Encoder] =
             facets=counts, facets_over=over, results=results(page, s.highlight(page) if highlight else None),
         )
 
-    @app.get("/similar", response_model=SimilarResponse, responses={404: {"model": ErrorResponse}}, tags=["search"])
+    @app.get("/similar", response_model=SimilarResponse, responses={**EXPORT_RESPONSES, 404: {"model": ErrorResponse}},
+             tags=["search"])
     def similar(
         request: Request,
         passage_id: Annotated[Optional[str], Query(max_length=500, description="Find passages like this one")] = None,
@@ -232,7 +240,10 @@ def create_app(settings: Optional[Settings] = None, encoder: Optional[Encoder] =
             vector, seed_speech = s.seed_vector(passage_id=passage_id, speech_id=speech_id, text=text)
         except LookupError as err:
             raise HTTPException(404, str(err)) from err
-        page = s.similar(vector, seed_speech, k=k, offset=offset, filters=filters, group_by=group_by)
+        try:
+            page = s.similar(vector, seed_speech, k=k, offset=offset, filters=filters, group_by=group_by)
+        except QueryError as err:
+            raise HTTPException(422, str(err)) from err
         if format != "json":
             return export_response(page.hits, format, "hansard-similar")
         return SimilarResponse(
@@ -285,7 +296,7 @@ def filter_parameters(
     speaker: Annotated[Optional[str], Query(max_length=200, description='Speaker name, case-insensitive, partial ("Lord Alton")')] = None,
     person_id: Annotated[Optional[str], Query(max_length=100, description='e.g. "uk.org.publicwhip/person/10586" or "10586"')] = None,
     party: Annotated[Optional[str], Query(max_length=100, description="Party, case-insensitive")] = None,
-    house: Annotated[Optional[str], Query(max_length=20, description="commons or lords")] = None,
+    house: Annotated[Optional[Literal["commons", "lords"]], Query(description="commons or lords")] = None,
     section: Annotated[Optional[str], Query(max_length=50, description="debates, westminhall, wrans, wms, lords, standing, grand-committee, ...")] = None,
     date_from: Annotated[Optional[dt.date], Query(description="On or after (YYYY-MM-DD)")] = None,
     date_to: Annotated[Optional[dt.date], Query(description="On or before (YYYY-MM-DD)")] = None,

@@ -138,6 +138,12 @@ class Searcher:
         self._encode_lock = threading.Lock()
         self._df: dict[str, int] = {}  # document frequency of words seen in queries
         self.highlighter = Highlighter(self._encode_many)
+        # Values a filter can usefully take here: an unknown section or party is
+        # a mistake to report (422), not a question whose answer is "nothing".
+        self.known_values = {
+            name: {str(value).lower(): value for value, _ in index.facet_counts(FACETS[name], limit=100_000) if value}
+            for name in ("section", "party")
+        }
 
     @classmethod
     def open(cls, index_dir: Path, encoder: Encoder) -> "Searcher":
@@ -232,9 +238,20 @@ class Searcher:
             where = ".".join(str(p) for p in first["loc"]) or "filter"
             raise QueryError("q", f"inline filter {where}: {first['msg']}") from err
         try:
-            return inline.merged(given)
+            merged = inline.merged(given)
         except ValidationError as err:  # e.g. an inline from: after the date_to parameter
             raise QueryError("date_from", err.errors()[0]["msg"].removeprefix("Value error, ")) from err
+        self.check_known(merged)
+        return merged
+
+    def check_known(self, filters: Filters) -> None:
+        """Refuse a section or party this index has never seen, listing those it has."""
+        for name, known in self.known_values.items():
+            value = getattr(filters, name)
+            if value is not None and value.lower() not in known:
+                choices = sorted(known.values(), key=str.lower)
+                listed = ", ".join(choices[:40]) + (f", ... ({len(choices)} in all)" if len(choices) > 40 else "")
+                raise QueryError(name, f"no passage in this index has {name} {value!r}; it has: {listed or 'none'}")
 
     def _rank(self, mode: Mode, vector, fts: str, where: Where, pool: int) -> _Ranking:
         if mode == "dense" or (mode != "keyword" and not fts):
@@ -324,6 +341,7 @@ class Searcher:
                 filters: Optional[Filters] = None, group_by: GroupBy = "speech") -> SearchPage:
         """Passages (by default one per speech) nearest a seed vector, the seed's own speech left out."""
         filters = filters or Filters()
+        self.check_known(filters)
         where = where_clause(filters)
         if exclude_speech is not None:
             where = Where(f"{where.sql + ' AND ' if where else ''}p.speech_id != ?", (*where.params, exclude_speech))

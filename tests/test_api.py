@@ -120,3 +120,31 @@ def test_app_refuses_an_index_it_cannot_open(tmp_path, encoder):
     with pytest.raises(IndexError_, match="does not exist"):
         with TestClient(create_app(Settings(index=tmp_path / "missing"), encoder=encoder)):
             pass
+
+
+@pytest.mark.parametrize("endpoint, params", [
+    ("/search", {"q": "rail", "section": "nonsense"}),
+    ("/search", {"q": "rail section:nonsense"}),
+    ("/similar", {"text": "rail", "section": "nonsense"}),
+])
+def test_an_unknown_section_is_refused_with_the_known_ones(client, endpoint, params):
+    response = client.get(endpoint, params=params)
+    assert response.status_code == 422
+    message = response.json()["message"]
+    assert message.startswith("section: ") and "'nonsense'" in message
+    assert "westminhall" in message and "wms" in message  # what this index has
+
+
+def test_an_unknown_party_is_refused_but_a_known_one_in_any_case_or_abbreviation_works(client):
+    refused = client.get("/search", params={"q": "rail", "party": "Monster Raving Loony"})
+    assert refused.status_code == 422 and refused.json()["message"].startswith("party: ")
+    assert "Labour" in refused.json()["message"]
+    for party in ("labour", "LAB", "Labour"):
+        body = client.get("/search", params={"q": "rail", "party": party}).json()
+        assert body["results"] and all(r["speaker"]["party"] == "Labour" for r in body["results"])
+
+
+def test_house_takes_commons_or_lords_only(client):
+    assert client.get("/search", params={"q": "rail", "house": "lords"}).status_code == 200
+    refused = client.get("/search", params={"q": "rail", "house": "mars"})
+    assert refused.status_code == 422 and refused.json()["message"].startswith("house: ")
