@@ -32,6 +32,7 @@ A model that cannot be loaded is recorded with the reason and skipped.
 from __future__ import annotations
 
 import argparse
+import copy
 import datetime as dt
 import importlib.metadata
 import json
@@ -229,7 +230,9 @@ def timed_queries(encoder: Encoder, queries: list[Query]) -> tuple[np.ndarray, d
 def throughput(encoders: dict[str, Encoder], sample: list[str], repeats: int) -> dict:
     """Encode the same sample with each model in turn, `repeats` rounds; no embedding cache."""
     set_threads(CORPUS_THREADS)
-    uncached = {name: Encoder(e.model, e.info, cache=None) for name, e in encoders.items()}
+    uncached = {name: copy.copy(e) for name, e in encoders.items()}
+    for e in uncached.values():
+        e.cache = None
     for enc in uncached.values():  # warm-up, not timed
         enc.encode(sample[:32])
     rates: dict[str, list[float]] = {name: [] for name in uncached}

@@ -10,19 +10,22 @@ rest. The new index version only becomes live once it is complete.
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Optional
+from typing import Callable, Iterable, Iterator, Optional
 
 import numpy as np
 
 from embeddings.encoder import Encoder
-from indexer.errors import SourceError, SupersededFile
+from indexer.errors import SourceError, SourceWarning, SupersededFile
 from indexer.members import MemberDirectory
 from indexer.passages import speech_passages
-from indexer.readers import discover, read_source
+from indexer.readers import MB, discover, read_source
 from indexer.records import Passage, Speech
-from indexer.store import Index, IndexError_, Manifest, is_index, write_index
+from indexer.store import Index, IndexError_, IndexLocked, Manifest, is_index, lock_index, write_index
+
+DEFAULT_MAX_FILE_MB = 100
 
 
 class BuildError(Exception):
@@ -35,9 +38,11 @@ class BuildSummary:
     files_skipped: list[SourceError] = field(default_factory=list)  # whole files left out
     records_skipped: list[SourceError] = field(default_factory=list)  # single records left out
     superseded: list[SourceError] = field(default_factory=list)  # older versions of a day, left out on purpose
+    warnings: list[SourceWarning] = field(default_factory=list)  # read and indexed, with a caveat
     speeches_read: int = 0
     speeches_kept: int = 0  # from the previous index, untouched by this run
     speeches_replaced: int = 0
+    speeches_removed: int = 0
     passages: int = 0  # in the finished index
     passages_embedded: int = 0  # passages of this run's input (cache hits included)
     passages_cached: int = 0  # of those, how many the embedding cache already held
@@ -64,15 +69,78 @@ def build_index(
     rebuild: bool = False,
     progress: bool = False,
     wrap_files: Optional[FileWrapper] = None,
+    max_file_mb: Optional[float] = DEFAULT_MAX_FILE_MB,
 ) -> BuildSummary:
-    """Index sources into index_dir (merging with what is there unless rebuild)."""
-    summary = BuildSummary()
-    previous = _open_previous(index_dir, encoder, rebuild)
+    """Index sources into index_dir (merging with what is there unless rebuild).
 
-    started = time.perf_counter()
-    speeches = _read_all(sources, members, summary, wrap_files or (lambda files: files))
-    summary.seconds["read"] = time.perf_counter() - started
+    One run at a time per index: a second run on the same directory is
+    refused while the first holds its lock (which the system releases when
+    a run ends, however it ends). Files over max_file_mb (None or 0: no
+    limit) are skipped unread.
+    """
+    with _locked(index_dir):
+        summary = BuildSummary()
+        previous = _open_previous(index_dir, encoder, rebuild)
+        started = time.perf_counter()
+        max_bytes = int(max_file_mb * MB) if max_file_mb else None
+        speeches = _read_all(sources, members, summary, wrap_files or (lambda files: files), max_bytes)
+        summary.seconds["read"] = time.perf_counter() - started
+        return _embed_merge_write(speeches, previous, index_dir, encoder, summary, progress)
 
+
+def index_speeches(speeches: list[Speech], index_dir: Path, encoder: Encoder) -> BuildSummary:
+    """Add speeches to the index (replacing any with the same id) as one new version: the admin API's write."""
+    with _locked(index_dir):
+        summary = BuildSummary(speeches_read=len(speeches))
+        previous = _open_previous(index_dir, encoder, rebuild=False)
+        return _embed_merge_write(speeches, previous, index_dir, encoder, summary, progress=False)
+
+
+def remove_speeches(index_dir: Path, speech_ids: Iterable[str]) -> BuildSummary:
+    """A new version without these speeches; their passages and vectors go, the rest is untouched."""
+    unwanted = set(speech_ids)
+    with _locked(index_dir):
+        try:
+            previous = Index(index_dir)
+        except IndexError_ as err:
+            raise BuildError(str(err)) from err
+        kept_vecs, kept, removed = _without(previous, unwanted)
+        summary = BuildSummary(speeches_removed=len(removed))
+        if not removed:
+            summary.manifest, summary.passages = previous.manifest, len(previous)
+            return summary
+        if not kept:
+            raise BuildError("removing these speeches would leave the index empty")
+        summary.manifest = write_index(index_dir, kept, previous.vectors_at(kept_vecs), previous.model)
+        summary.passages = len(kept)
+        summary.speeches_kept = summary.manifest.speeches
+        return summary
+
+
+def _without(index: Index, speech_ids: set[str]) -> tuple[list[int], list[Passage], set[str]]:
+    """The index's passages (and their vector ids) outside speech_ids, and which of those ids it held."""
+    kept_vecs, kept, found = [], [], set()
+    for vec, passage in index.iter_passages():
+        if passage.speech_id in speech_ids:
+            found.add(passage.speech_id)
+        else:
+            kept_vecs.append(vec)
+            kept.append(passage)
+    return kept_vecs, kept, found
+
+
+@contextmanager
+def _locked(index_dir: Path) -> Iterator[None]:
+    try:
+        with lock_index(index_dir):
+            yield
+    except IndexLocked as err:
+        raise BuildError(str(err)) from err
+
+
+def _embed_merge_write(speeches: list[Speech], previous: Optional[Index], index_dir: Path, encoder: Encoder,
+                       summary: BuildSummary, progress: bool) -> BuildSummary:
+    """Split and embed the speeches read, merge them into the previous version (by speech id), write."""
     started = time.perf_counter()
     new_passages = [
         passage for speech in speeches for passage in speech_passages(speech, encoder.max_tokens, encoder.count_tokens)
@@ -86,17 +154,16 @@ def build_index(
     summary.passages_cached = encoder.cache_hits - hits_before
     summary.seconds["embed"] = time.perf_counter() - started
 
+    if previous is not None and not speeches:
+        # Nothing read (every file skipped): the index stays exactly as it is, not rewritten.
+        summary.speeches_kept = previous.speech_count()
+        summary.manifest = previous.manifest
+        summary.passages = len(previous)
+        return summary
+
     passages, vectors = new_passages, new_vectors
     if previous is not None:
-        incoming = {s.id for s in speeches}
-        kept_vecs, kept = [], []
-        replaced = set()
-        for vec, passage in previous.iter_passages():
-            if passage.speech_id in incoming:
-                replaced.add(passage.speech_id)
-            else:
-                kept_vecs.append(vec)
-                kept.append(passage)
+        kept_vecs, kept, replaced = _without(previous, {s.id for s in speeches})
         summary.speeches_replaced = len(replaced)
         summary.speeches_kept = len({p.speech_id for p in kept})
         if kept:
@@ -119,7 +186,8 @@ def _open_previous(index_dir: Path, encoder: Encoder, rebuild: bool) -> Optional
     try:
         previous = Index(index_dir)
     except IndexError_ as err:
-        raise BuildError(f"{err}; to start afresh, run again with --rebuild") from err
+        advice = "" if "--rebuild" in str(err) else "; to start afresh, run again with --rebuild"
+        raise BuildError(f"{err}{advice}") from err
     if previous.model != encoder.info:
         raise BuildError(
             f"index {index_dir} was built with {previous.model.key} ({previous.model.dimension}-d), "
@@ -129,9 +197,16 @@ def _open_previous(index_dir: Path, encoder: Encoder, rebuild: bool) -> Optional
 
 
 def _read_all(
-    sources: list[Path], members: MemberDirectory, summary: BuildSummary, wrap_files: FileWrapper
+    sources: list[Path], members: MemberDirectory, summary: BuildSummary, wrap_files: FileWrapper,
+    max_bytes: Optional[int] = None,
 ) -> list[Speech]:
-    """Every speech of every readable file, first version of each speech id winning."""
+    """Every speech of every readable file, first version of each speech id winning.
+
+    A file that cannot be read whole is skipped whole, whatever the reason
+    (including a fault in a reader: the other files are still indexed), and
+    reported. A speech id read again from a later file is reported and the
+    later copy skipped: files are read in the order given, folders in name order.
+    """
 
     def report_discovery(problem: SourceError) -> None:
         (summary.superseded if isinstance(problem, SupersededFile) else summary.files_skipped).append(problem)
@@ -144,15 +219,19 @@ def _read_all(
         try:
             # A file counts only if it reads to the end: a fault half-way
             # (truncated XML) skips the whole file, not its first half.
-            read = list(read_source(path, members, records.append))
+            read = list(read_source(path, members, records.append, max_bytes=max_bytes))
         except SourceError as problem:
             summary.files_skipped.append(problem)
             continue
         except (OSError, ValueError) as err:
             summary.files_skipped.append(SourceError(path, f"cannot read: {err}"))
             continue
+        except Exception as err:  # noqa: BLE001 - one odd file must not stop the run
+            summary.files_skipped.append(SourceError(path, f"cannot read: {type(err).__name__}: {err}"))
+            continue
         summary.files_read += 1
-        summary.records_skipped.extend(records)
+        summary.warnings.extend(r for r in records if isinstance(r, SourceWarning))
+        summary.records_skipped.extend(r for r in records if not isinstance(r, SourceWarning))
         for speech in read:
             if speech.id in speeches:
                 summary.records_skipped.append(

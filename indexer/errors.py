@@ -22,3 +22,7 @@ class SourceError(Exception):
 
 class SupersededFile(SourceError):
     """An older version of a sitting day: skipped on purpose, not a fault."""
+
+
+class SourceWarning(SourceError):
+    """Read and indexed, with a caveat worth telling: a guessed encoding, a missing field."""

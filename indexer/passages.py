@@ -24,6 +24,7 @@ _ABBREVIATIONS = {
     "e.g", "i.e", "etc", "cf", "para", "paras", "art", "sch", "reg", "viz", "gen", "lt", "col", "sq",
 }
 _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"”’)]*\s+(?=[\"“‘(\[A-Z0-9£$€])")
+_LAST_WORD_WINDOW = 100  # characters before a possible sentence break searched for its last word
 
 
 def approximate_tokens(text: str) -> int:
@@ -35,7 +36,10 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     """(start, end) character offsets of each sentence of text, surrounding space left out."""
     spans, start = [], 0
     for m in _SENTENCE_END.finditer(text):
-        candidate = text[start : m.start()].rstrip()
+        # Only the word before the break matters: look at a short window, not
+        # all the text since the last break (a long run of "Mr." must not make
+        # this quadratic).
+        candidate = text[max(start, m.start() - _LAST_WORD_WINDOW) : m.start()].rstrip()
         last_word = candidate.rsplit(None, 1)[-1].rstrip(".").lower() if candidate else ""
         if last_word in _ABBREVIATIONS or (len(last_word) == 1 and last_word.isalpha()):
             continue
@@ -59,35 +63,106 @@ def split_sentences(text: str) -> list[str]:
 
 
 def split_long(text: str, max_tokens: int, count: TokenCounter) -> list[str]:
-    """Sentence-bounded pieces of at most max_tokens (one over-long sentence is cut by words)."""
+    """Sentence-bounded pieces of at most max_tokens (one over-long sentence is cut by words).
+
+    Linear in the length of the text, however long the paragraph: each
+    sentence (or word-cut part of one) is counted once, and a piece's size is
+    the sum of its parts' counts. Word-piece counts add up over a space (the
+    tokenizer splits on white space first), so the pieces are the same as
+    counting every candidate piece whole; each piece is still counted whole
+    once, and cut again should a counter not add up.
+    """
     if count(text) <= max_tokens:
         return [text]
-    pieces: list[str] = []
-    current = ""
+    overhead = count("")  # special tokens, counted once a piece
+    pieces: list[list[str]] = []
+    current: list[str] = []
+    size = overhead
     for sentence in split_sentences(text):
-        for part in _cut_by_words(sentence, max_tokens, count):
-            joined = f"{current} {part}".strip()
-            if current and count(joined) > max_tokens:
+        for part, tokens in _cut_by_words(sentence, max_tokens, count):
+            cost = tokens - overhead
+            if current and size + cost > max_tokens:
                 pieces.append(current)
-                current = part
-            else:
-                current = joined
+                current, size = [], overhead
+            current.append(part)
+            size += cost
     if current:
         pieces.append(current)
-    return pieces
+    return [piece for parts in pieces for piece in _checked(parts, max_tokens, count)]
 
 
-def _cut_by_words(sentence: str, max_tokens: int, count: TokenCounter) -> list[str]:
-    if count(sentence) <= max_tokens:
-        return [sentence]
-    words, parts, current = sentence.split(), [], []
-    for word in words:
-        if current and count(" ".join(current + [word])) > max_tokens:
-            parts.append(" ".join(current))
-            current = []
-        current.append(word)
-    if current:
-        parts.append(" ".join(current))
+def _checked(parts: list[str], max_tokens: int, count: TokenCounter) -> list[str]:
+    """The parts as one piece if it fits, else cut greedily, counting each candidate piece whole."""
+    joined = " ".join(parts)
+    if len(parts) == 1 or count(joined) <= max_tokens:
+        return [joined]
+    pieces, current = [], ""
+    for part in parts:
+        candidate = f"{current} {part}" if current else part
+        if current and count(candidate) > max_tokens:
+            pieces.append(current)
+            current = part
+        else:
+            current = candidate
+    return pieces + [current]
+
+
+def _cut_by_words(sentence: str, max_tokens: int, count: TokenCounter) -> list[tuple[str, int]]:
+    """(part, its token count): the sentence in runs of whole words that fit (a word longer than that is cut)."""
+    tokens = count(sentence)
+    if tokens <= max_tokens:
+        return [(sentence, tokens)]
+    words, parts, i = sentence.split(), [], 0
+    # Every word is at least one word-piece, so no run that fits is longer.
+    longest = max(1, max_tokens - count(""))
+    while i < len(words):
+        first = count(words[i])
+        if first > max_tokens:
+            parts.extend(_cut_by_characters(words[i], max_tokens, count))
+            i += 1
+            continue
+        # The longest run from word i that fits, by bisection: a few counts
+        # of at most max_tokens words each, instead of one per word.
+        fits, fits_tokens, too_long = i + 1, first, min(len(words), i + longest) + 1
+        while too_long - fits > 1:
+            middle = (fits + too_long) // 2
+            tokens = count(" ".join(words[i:middle]))
+            if tokens <= max_tokens:
+                fits, fits_tokens = middle, tokens
+            else:
+                too_long = middle
+        parts.append((" ".join(words[i:fits]), fits_tokens))
+        i = fits
+    return parts
+
+
+def _cut_by_characters(word: str, max_tokens: int, count: TokenCounter) -> list[tuple[str, int]]:
+    """A "word" of more than max_tokens word-pieces (junk with no spaces) in pieces that fit."""
+    parts, start = [], 0
+    while start < len(word):
+        rest = len(word) - start
+        # Gallop, then bisect: the cut costs counts proportional to the piece, not the rest of the word.
+        fits, fits_tokens, too_long, probe = 0, 0, None, max_tokens
+        while too_long is None:
+            size = min(probe, rest)
+            tokens = count(word[start : start + size])
+            if tokens > max_tokens:
+                too_long = size
+            elif size == rest:
+                fits, fits_tokens, too_long = size, tokens, size + 1
+            else:
+                fits, fits_tokens, probe = size, tokens, probe * 2
+        while too_long - fits > 1:
+            middle = (fits + too_long) // 2
+            tokens = count(word[start : start + middle])
+            if tokens <= max_tokens:
+                fits, fits_tokens = middle, tokens
+            else:
+                too_long = middle
+        if fits == 0:  # one character over the limit: cannot be cut finer
+            fits, fits_tokens = 1, count(word[start : start + 1])
+        parts.append((word[start : start + fits], fits_tokens))
+        start += fits
     return parts
 
 

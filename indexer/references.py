@@ -100,8 +100,8 @@ def format_citation(
     """'HL Deb 5 July 2023 vol 823 cc554-7GC'; parts the source lacks are left out."""
     prefix = citation_prefix(house, section)
     cols = format_reference(column.model_copy(update={"volume": None}))
-    if prefix is None and cols is None:
-        return None
+    if cols is None and date is None and column.volume is None:
+        return None  # "HL Deb" alone cites nothing
     parts = [prefix]
     if date is not None:
         parts.append(format_date(date))

@@ -9,14 +9,20 @@ Layout:
 
 A build writes a complete new version beside the live one and then swaps
 CURRENT with one atomic rename, so a reader never sees half an index and a
-build that dies part-way leaves the previous version serving.
+build that dies part-way (even killed outright) leaves the previous version
+serving. What a dead build leaves behind (`.building-*` folders, a version
+never made current, `.CURRENT.*.tmp`) is removed by the next build that
+completes. One build at a time holds DIR/.lock (an advisory lock the system
+drops when its process ends, however it ends).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
+import re
 import shutil
 import sqlite3
 import threading
@@ -28,6 +34,11 @@ from typing import Iterable, Iterator, Optional, Sequence
 import faiss
 import numpy as np
 
+try:
+    import fcntl
+except ImportError:  # not on Windows: builds there are not locked against each other
+    fcntl = None
+
 from embeddings.encoder import ModelInfo
 from indexer.query import Filters, ParsedQuery, fts_phrase
 from indexer.records import Column, Passage, Speaker
@@ -37,6 +48,8 @@ CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 VECTORS = "vectors.faiss"
 METADATA = "passages.sqlite"
+LOCK = ".lock"
+_VERSION_NAME = re.compile(r"^v-[A-Za-z0-9_-][A-Za-z0-9._-]*$")  # a name in DIR, never a path
 
 # Passage fields stored as columns: flat, so later filters can use them.
 _COLUMNS = [
@@ -72,6 +85,10 @@ class IndexError_(Exception):
     """An index directory that cannot be used, with the reason why."""
 
 
+class IndexLocked(Exception):
+    """Another build holds the index directory."""
+
+
 @dataclass
 class Manifest:
     format_version: int
@@ -81,6 +98,7 @@ class Manifest:
     speeches: int
     index_type: str
     built_at: str
+    files: Optional[dict] = None  # name -> size in bytes of each file of the version, as written
 
     @property
     def model_info(self) -> ModelInfo:
@@ -115,6 +133,32 @@ def _passage(row: sqlite3.Row) -> Passage:
 # ---------------------------------------------------------------- writing
 
 
+@contextlib.contextmanager
+def lock_index(index_dir: Path) -> Iterator[None]:
+    """Hold index_dir for one build; IndexLocked if another build holds it."""
+    index_dir = Path(index_dir)
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with open(index_dir / LOCK, "a+", encoding="utf-8") as f:
+        if fcntl is not None:
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                f.seek(0)
+                holder = f.read().strip()
+                raise IndexLocked(
+                    f"another indexing run{f' (process {holder})' if holder.isdigit() else ''} is updating "
+                    f"{index_dir}: wait for it to finish"
+                ) from None
+            except OSError:
+                pass  # a file system without locks (some network mounts): go on unlocked, as before
+            else:
+                f.seek(0)
+                f.truncate()
+                f.write(f"{os.getpid()}\n")
+                f.flush()
+        yield  # the lock goes with the file: closed here, or by the system when the process dies
+
+
 def write_index(index_dir: Path, passages: Sequence[Passage], vectors: np.ndarray, model: ModelInfo) -> Manifest:
     """Write a complete new version and make it the live one."""
     if len(passages) != len(vectors):
@@ -124,7 +168,30 @@ def write_index(index_dir: Path, passages: Sequence[Passage], vectors: np.ndarra
     version = f"v-{stamp}-{uuid.uuid4().hex[:8]}"
     building = index_dir / f".building-{version}"
     building.mkdir()
+    try:
+        manifest = _write_version(building, passages, vectors, model)
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)  # (and if the process dies here, the next build removes it)
+        raise
+    previous = _current_name(index_dir)
+    os.replace(building, index_dir / version)
+    _write_atomic(index_dir / CURRENT, version + "\n")
+    _fsync(index_dir)
+    # The version just replaced stays one build longer: a service still
+    # serving it (until it notices the new one, within seconds) may open
+    # new connections to it meanwhile.
+    _remove_stale_versions(index_dir, keep={version, previous})
+    return manifest
 
+
+def _current_name(index_dir: Path) -> Optional[str]:
+    try:
+        return (index_dir / CURRENT).read_text(encoding="utf-8").strip() or None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _write_version(building: Path, passages: Sequence[Passage], vectors: np.ndarray, model: ModelInfo) -> Manifest:
     vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(passages), model.dimension)
     index = faiss.IndexFlatIP(model.dimension)  # exact inner product = cosine on unit vectors
     if len(vectors):
@@ -149,6 +216,9 @@ def write_index(index_dir: Path, passages: Sequence[Passage], vectors: np.ndarra
         )
         db.execute("INSERT INTO passages_fts (passages_fts) VALUES ('rebuild')")
     db.close()
+    # On disk before the manifest that vouches for them (a power cut, not just a kill).
+    for name in (VECTORS, METADATA):
+        _fsync(building / name)
 
     manifest = Manifest(
         format_version=FORMAT_VERSION,
@@ -158,14 +228,11 @@ def write_index(index_dir: Path, passages: Sequence[Passage], vectors: np.ndarra
         speeches=len({p.speech_id for p in passages}),
         index_type="flat-ip",
         built_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        files={name: (building / name).stat().st_size for name in (VECTORS, METADATA)},
     )
     # The manifest is written last: a version without one was never finished.
     _write_atomic(building / MANIFEST, json.dumps(asdict(manifest), indent=2))
-    _fsync_dir(building)
-    os.replace(building, index_dir / version)
-    _write_atomic(index_dir / CURRENT, version + "\n")
-    _fsync_dir(index_dir)
-    _remove_stale_versions(index_dir, keep=version)
+    _fsync(building)
     return manifest
 
 
@@ -178,7 +245,8 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _fsync_dir(path: Path) -> None:
+def _fsync(path: Path) -> None:
+    """Flush a file's or a directory's entries to disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -186,13 +254,16 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _remove_stale_versions(index_dir: Path, keep: str) -> None:
+def _remove_stale_versions(index_dir: Path, keep: set) -> None:
+    """Remove what earlier builds left: old versions, and the debris of builds that died."""
     # A server holding an old version keeps its open files; unlinking is safe.
     for child in index_dir.iterdir():
-        if child.name in (keep, CURRENT) or not child.is_dir():
+        if child.name in keep or child.name in (CURRENT, LOCK):
             continue
-        if child.name.startswith(("v-", ".building-")):
+        if child.is_dir() and child.name.startswith(("v-", ".building-")):
             shutil.rmtree(child, ignore_errors=True)
+        elif child.is_file() and child.name.startswith(f".{CURRENT}.") and child.name.endswith(".tmp"):
+            child.unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------- which passages may match
@@ -251,6 +322,41 @@ def _like_escape(text: str) -> str:
 # ---------------------------------------------------------------- reading
 
 
+def _manifest_problem(manifest: Manifest) -> Optional[str]:
+    """What is wrong with the manifest's fields, if anything (they come from a file)."""
+    def whole(value) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+    if not isinstance(manifest.model, dict) or not all(isinstance(manifest.model.get(k), str) for k in ("name", "version")):
+        return "model must name the model and its version"
+    for name in ("format_version", "dimension", "passages", "speeches"):
+        if not whole(getattr(manifest, name)):
+            return f"{name} must be a whole number, not {getattr(manifest, name)!r}"
+    if manifest.files is not None and not (
+        isinstance(manifest.files, dict) and all(whole(size) for size in manifest.files.values())
+    ):
+        return "files must give each file's size"
+    return None
+
+
+def _sqlite_truncation(path: Path) -> Optional[str]:
+    """Why a SQLite file is shorter than its own header says, or None (a cheap check: no page is read)."""
+    try:
+        with open(path, "rb") as f:
+            header = f.read(100)
+    except OSError as err:
+        return f"cannot be read: {err}"
+    if len(header) < 100 or not header.startswith(b"SQLite format 3\x00"):
+        return "is not an SQLite database"
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(header[28:32], "big")
+    # The page count in the header is valid when written by the same change as the header's counter.
+    if header[24:28] == header[92:96] and pages and path.stat().st_size < pages * page_size:
+        return f"is truncated: {path.stat().st_size:,} bytes of {pages * page_size:,}"
+    return None
+
+
 def is_index(index_dir: Path) -> bool:
     return (Path(index_dir) / CURRENT).is_file()
 
@@ -266,31 +372,65 @@ class Index:
             raise IndexError_(f"index directory {index_dir} does not exist; build one with `hansard-search index`")
         if not current.is_file():
             raise IndexError_(f"{index_dir} is not a hansard-search index (no {CURRENT} file); build one with `hansard-search index`")
-        version = current.read_text(encoding="utf-8").strip()
-        self.path = index_dir / version
-        manifest_path = self.path / MANIFEST
-        if not version or not manifest_path.is_file():
-            raise IndexError_(f"index {index_dir} is incomplete: version {version!r} has no {MANIFEST}")
+        rebuild = "rebuild it with `hansard-search index --rebuild`"
         try:
-            self.manifest = Manifest(**json.loads(manifest_path.read_text(encoding="utf-8")))
+            with open(current, "rb") as f:
+                version = f.read(200).decode("ascii").strip()
+        except UnicodeDecodeError:
+            version = None
+        except OSError as err:
+            raise IndexError_(f"index {index_dir}: cannot read {CURRENT}: {err}") from err
+        if not version or not _VERSION_NAME.match(version):
+            shown = "nothing" if version == "" else repr(version) if version else "unreadable bytes"
+            raise IndexError_(f"index {index_dir} is damaged: {CURRENT} names {shown}, not an index version; {rebuild}")
+        self.path = index_dir / version
+        if not self.path.is_dir():
+            raise IndexError_(f"index {index_dir} is incomplete: {CURRENT} names version {version}, which is missing; {rebuild}")
+        manifest_path = self.path / MANIFEST
+        if not manifest_path.is_file():
+            raise IndexError_(f"index {index_dir} is incomplete: version {version!r} has no {MANIFEST}; {rebuild}")
+        try:
+            fields = json.loads(manifest_path.read_text(encoding="utf-8"))
+            self.manifest = Manifest(**fields)
         except (ValueError, TypeError) as err:
-            raise IndexError_(f"index {index_dir} has an unreadable manifest: {err}") from err
+            raise IndexError_(f"index {index_dir} has an unreadable manifest: {err}; {rebuild}") from err
+        problem = _manifest_problem(self.manifest)
+        if problem:
+            raise IndexError_(f"index {index_dir} has an unreadable manifest: {problem}; {rebuild}")
         if self.manifest.format_version != FORMAT_VERSION:
             raise IndexError_(
                 f"index {index_dir} has format version {self.manifest.format_version}; this program reads "
-                f"version {FORMAT_VERSION}: rebuild it with `hansard-search index --rebuild`"
+                f"version {FORMAT_VERSION}: {rebuild}"
             )
+        for name in (VECTORS, METADATA):
+            if not (self.path / name).is_file():
+                raise IndexError_(f"index {index_dir} is incomplete: version {version!r} has no {name}; {rebuild}")
+            expected = (self.manifest.files or {}).get(name)
+            size = (self.path / name).stat().st_size
+            if expected is not None and size != expected:
+                raise IndexError_(
+                    f"index {index_dir} is damaged: {name} is {size:,} bytes, the manifest says {expected:,} "
+                    f"(truncated or overwritten); {rebuild}"
+                )
+        truncated = _sqlite_truncation(self.path / METADATA)
+        if truncated:
+            raise IndexError_(f"index {index_dir} is damaged: {METADATA} {truncated}; {rebuild}")
         try:
             self.vectors = faiss.read_index(str(self.path / VECTORS))
         except RuntimeError as err:
-            raise IndexError_(f"index {index_dir}: cannot read {VECTORS}: {err}") from err
+            reason = str(err).strip().splitlines()[-1] if str(err).strip() else "unreadable"
+            reason = reason.split("failed: ", 1)[-1]  # FAISS says where in its C++ it failed first
+            raise IndexError_(f"index {index_dir}: cannot read {VECTORS} ({reason}); {rebuild}") from err
         if self.vectors.ntotal != self.manifest.passages or self.vectors.d != self.manifest.dimension:
             raise IndexError_(
                 f"index {index_dir} is inconsistent: manifest says {self.manifest.passages} passages of "
                 f"dimension {self.manifest.dimension}, {VECTORS} holds {self.vectors.ntotal} of dimension {self.vectors.d}"
             )
         self._local = threading.local()
-        count = self._db().execute("SELECT count(*) FROM passages").fetchone()[0]
+        try:
+            count = self._db().execute("SELECT count(*) FROM passages").fetchone()[0]
+        except sqlite3.DatabaseError as err:
+            raise IndexError_(f"index {index_dir}: cannot read {METADATA}: {err}; {rebuild}") from err
         if count != self.manifest.passages:
             raise IndexError_(f"index {index_dir} is inconsistent: {METADATA} holds {count} passages, manifest says {self.manifest.passages}")
 

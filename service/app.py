@@ -7,6 +7,8 @@ then costs one query encoding and one vector search. OpenAPI docs are at /docs.
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Literal, Optional
@@ -14,17 +16,22 @@ from typing import Annotated, Literal, Optional
 from fastapi import Depends, FastAPI, HTTPException, Path as PathParam, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 
-from embeddings.encoder import Encoder, load_encoder
+from embeddings.encoder import Encoder
 from indexer.records import Cited, Passage
 from indexer.query import Filters
 from service.export import ExportFormat, export_response
 from service.highlight import PassageHighlight
 from service.search import DEFAULT_MODE, FACETS, GroupBy, Mode, QueryError, SearchPage, SearchRequest, Searcher, Sort
+from service.observability import Metrics, observe_requests
+from service.runtime import ServiceState, Unavailable
 from service.settings import Settings
 from service.web import static_files, web_router
+
+log = logging.getLogger("hansard")
 
 MAX_K = 100
 MAX_OFFSET = 10_000
@@ -117,8 +124,14 @@ class StatsResponse(BaseModel):
 
 
 class HealthResponse(BaseModel):
-    status: str = Field(description='"ok" once the index is loaded and searchable')
-    passages: int
+    status: Literal["ok", "loading", "unavailable"] = Field(
+        description='"ok": index loaded and searchable; "loading": up, model and index still loading; '
+                    '"unavailable": up, but the index could not be loaded (see message)')
+    up: bool = Field(default=True, description="The process answers HTTP (always true in an answer)")
+    searchable: bool
+    passages: Optional[int] = None
+    index_version: Optional[str] = Field(default=None, description="The index version directory being served")
+    message: Optional[str] = None
 
 
 class ErrorResponse(BaseModel):
@@ -133,31 +146,57 @@ EXPORT_RESPONSES = {200: {"content": {
 }}}
 
 
-def create_app(settings: Optional[Settings] = None, encoder: Optional[Encoder] = None) -> FastAPI:
-    """The app for one index. Pass `encoder` to reuse an already loaded model (tests)."""
+def create_app(settings: Optional[Settings] = None, encoder: Optional[Encoder] = None,
+               load_in_background: bool = False) -> FastAPI:
+    """The app for one index. Pass `encoder` to reuse an already loaded model (tests).
+
+    With `load_in_background` the app answers at once (/health says "loading",
+    searches get 503) while the model and index load; `serve` uses it so that
+    a supervisor sees the process up during the slow start. Otherwise loading
+    happens before the first request and a failure stops start-up.
+    """
     settings = settings or Settings()
+    metrics = Metrics()
+    state = ServiceState(settings, encoder, metrics)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        model = encoder or load_encoder(settings.model, use_cache=False, threads=settings.threads)
-        app.state.searcher = Searcher.open(settings.index, model)
-        app.state.breakdown = app.state.searcher.index.breakdown()
+        if load_in_background:
+            def load() -> None:
+                try:
+                    state.load()
+                except Exception:
+                    log.exception("the index could not be loaded", extra={"fields": {"index": str(settings.index)}})
+            threading.Thread(target=load, name="index-loader", daemon=True).start()
+        else:
+            state.load()
+        state.start_watching()
         yield
+        state.stop()
 
     app = FastAPI(
         title="hansard-search",
         summary="Semantic search over UK Parliament debates, with speaker, date and Hansard column references.",
         version="0.1.0",
         lifespan=lifespan,
-        responses={422: {"model": ErrorResponse, "description": "A parameter is missing or out of range"}},
+        responses={
+            422: {"model": ErrorResponse, "description": "A parameter is missing or out of range"},
+            503: {"model": ErrorResponse, "description": "Starting, busy, or a query ran too long: retry after Retry-After seconds"},
+        },
     )
+    app.state.service = state
 
     if settings.allowed_origins:
         # Browsers on these origins may read the JSON API; without the list,
         # no cross-origin page may (same-origin and non-browser clients are unaffected).
         app.add_middleware(CORSMiddleware, allow_origins=settings.allowed_origins, allow_methods=["GET"],
                            allow_headers=["Accept", "Content-Type"], max_age=3600)
+    observe_requests(app, metrics)
     app.include_router(web_router(settings.allowed_origins))
+    if settings.admin_token is not None:
+        from service.admin import admin_router
+
+        app.include_router(admin_router(state, settings.admin_token.get_secret_value()))
     app.mount("/static", static_files(), name="static")
 
     @app.exception_handler(RequestValidationError)
@@ -170,12 +209,16 @@ def create_app(settings: Optional[Settings] = None, encoder: Optional[Encoder] =
         message = f"{where}: {first.get('msg', 'invalid')}" if where else first.get("msg", "invalid request")
         return JSONResponse(status_code=422, content={"message": message, "detail": jsonable_errors(errors)})
 
-    @app.exception_handler(HTTPException)
-    async def explain_http_error(request: Request, err: HTTPException) -> JSONResponse:
-        return JSONResponse(status_code=err.status_code, content={"message": err.detail})
+    @app.exception_handler(StarletteHTTPException)  # FastAPI's and the router's own (an unknown path's 404)
+    async def explain_http_error(request: Request, err: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(status_code=err.status_code, content={"message": err.detail}, headers=err.headers)
+
+    @app.exception_handler(Unavailable)
+    async def explain_unavailable(request: Request, err: Unavailable) -> JSONResponse:
+        return JSONResponse(status_code=503, content={"message": str(err)}, headers={"Retry-After": str(err.retry_after)})
 
     def searcher(request: Request) -> Searcher:
-        return request.app.state.searcher
+        return state.current()
 
     @app.get("/search", response_model=SearchResponse, responses=EXPORT_RESPONSES, tags=["search"])
     def search(
@@ -201,17 +244,18 @@ def create_app(settings: Optional[Settings] = None, encoder: Optional[Encoder] =
         if unknown:
             raise HTTPException(422, f"facets: unknown {', '.join(unknown)}; choose from {', '.join(FACETS)}")
         s = searcher(request)
-        try:
-            page = s.search(SearchRequest(q, k=k, offset=offset, mode=mode, filters=filters, sort=sort, group_by=group_by))
-        except QueryError as err:
-            raise HTTPException(422, str(err)) from err
-        if format != "json":
-            return export_response(page.hits, format, "hansard-search")
-        counts, over = s.facets(page, facet_fields) if facet_fields else (None, None)
-        return SearchResponse(
-            query=q, total=page.total, k=k, offset=offset, mode=mode, sort=sort, group_by=group_by, filters=page.filters,
-            facets=counts, facets_over=over, results=results(page, s.highlight(page) if highlight else None),
-        )
+        with state.heavy_slot(), state.deadline(s):
+            try:
+                page = s.search(SearchRequest(q, k=k, offset=offset, mode=mode, filters=filters, sort=sort, group_by=group_by))
+            except QueryError as err:
+                raise HTTPException(422, str(err)) from err
+            if format != "json":
+                return export_response(page.hits, format, "hansard-search")
+            counts, over = s.facets(page, facet_fields) if facet_fields else (None, None)
+            return SearchResponse(
+                query=q, total=page.total, k=k, offset=offset, mode=mode, sort=sort, group_by=group_by, filters=page.filters,
+                facets=counts, facets_over=over, results=results(page, s.highlight(page) if highlight else None),
+            )
 
     @app.get("/similar", response_model=SimilarResponse, responses={**EXPORT_RESPONSES, 404: {"model": ErrorResponse}},
              tags=["search"])
@@ -236,20 +280,21 @@ def create_app(settings: Optional[Settings] = None, encoder: Optional[Encoder] =
         if text is not None and not text.strip():
             raise HTTPException(422, "text: must contain some words")
         s = searcher(request)
-        try:
-            vector, seed_speech = s.seed_vector(passage_id=passage_id, speech_id=speech_id, text=text)
-        except LookupError as err:
-            raise HTTPException(404, str(err)) from err
-        try:
-            page = s.similar(vector, seed_speech, k=k, offset=offset, filters=filters, group_by=group_by)
-        except QueryError as err:
-            raise HTTPException(422, str(err)) from err
-        if format != "json":
-            return export_response(page.hits, format, "hansard-similar")
-        return SimilarResponse(
-            seed={"passage_id": passage_id, "speech_id": speech_id, "text": text}, total=page.total, k=k, offset=offset,
-            group_by=group_by, filters=page.filters, results=results(page, s.highlight(page) if highlight else None),
-        )
+        with state.heavy_slot(), state.deadline(s):
+            try:
+                vector, seed_speech = s.seed_vector(passage_id=passage_id, speech_id=speech_id, text=text)
+            except LookupError as err:
+                raise HTTPException(404, str(err)) from err
+            try:
+                page = s.similar(vector, seed_speech, k=k, offset=offset, filters=filters, group_by=group_by)
+            except QueryError as err:
+                raise HTTPException(422, str(err)) from err
+            if format != "json":
+                return export_response(page.hits, format, "hansard-similar")
+            return SimilarResponse(
+                seed={"passage_id": passage_id, "speech_id": speech_id, "text": text}, total=page.total, k=k, offset=offset,
+                group_by=group_by, filters=page.filters, results=results(page, s.highlight(page) if highlight else None),
+            )
 
     @app.get("/passages/{passage_id:path}", response_model=Passage, responses={404: {"model": ErrorResponse}}, tags=["records"])
     def get_passage(request: Request, passage_id: Annotated[str, PathParam(description='e.g. "uk.org.publicwhip/debate/2009-10-27a.1.0#0", URL-encoded')]) -> Passage:
@@ -269,10 +314,22 @@ def create_app(settings: Optional[Settings] = None, encoder: Optional[Encoder] =
         fields = first.model_dump(exclude={"id", "speech_id", "position", "text", "time"})
         return SpeechResponse(id=speech_id, time=first.time, passages=passages, **fields)
 
-    @app.get("/health", response_model=HealthResponse, tags=["service"])
-    def health(request: Request) -> HealthResponse:
-        """Whether the service is up with its index loaded."""
-        return HealthResponse(status="ok", passages=searcher(request).total)
+    @app.get("/health", response_model=HealthResponse, responses={503: {"model": HealthResponse}}, tags=["service"])
+    def health(request: Request) -> JSONResponse:
+        """Up, and whether searchable: 200 once the index is loaded, 503 while loading or when it failed to load."""
+        loaded = state.searcher
+        if loaded is not None:
+            body = HealthResponse(status="ok", up=True, searchable=True, passages=loaded.total, index_version=state.version)
+        else:
+            body = HealthResponse(status="unavailable" if state.error else "loading", up=True, searchable=False,
+                                  message=state.error)
+        return JSONResponse(body.model_dump(), status_code=200 if body.searchable else 503)
+
+    @app.get("/metrics", response_class=PlainTextResponse, tags=["service"])
+    def prometheus_metrics() -> Response:
+        """Prometheus metrics: requests by route and status, latency histograms, refusals, index size, process memory."""
+        body, content_type = metrics.exposition()
+        return Response(body, media_type=content_type)
 
     @app.get("/stats", response_model=StatsResponse, tags=["service"])
     def stats(request: Request) -> StatsResponse:
@@ -286,7 +343,7 @@ def create_app(settings: Optional[Settings] = None, encoder: Optional[Encoder] =
             index_type=manifest.index_type,
             format_version=manifest.format_version,
             built_at=manifest.built_at,
-            **request.app.state.breakdown,
+            **s.breakdown,
         )
 
     return app

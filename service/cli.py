@@ -1,8 +1,9 @@
 """The `hansard-search` command: download, index, serve, search.
 
-Exit status of `index`: 0 every file indexed; 3 indexed, but some files or
-records were skipped (listed with their reasons); 1 failed, nothing changed;
-2 bad usage. Of `download`, likewise: 0 every file fetched or already there;
+Exit status of `index`: 0 every file indexed (notes, such as a guessed
+encoding, do not change it); 3 indexed, but some files or records were
+skipped (listed with their reasons); 1 failed, nothing changed; 2 bad usage;
+130 interrupted, nothing changed. Of `download`, likewise: 0 every file fetched or already there;
 3 some files (or folder listings) failed; 1 no folder could be listed at all.
 """
 
@@ -61,6 +62,8 @@ def index(
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Start a new index instead of adding to the existing one.")] = False,
     model: ModelName = DEFAULT_MODEL,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    max_file_mb: Annotated[float, typer.Option(
+        "--max-file-mb", min=0, help="Skip, unread, any file larger than this many MB (0: no limit).")] = 100,
 ) -> None:
     """Read speeches from SOURCES, embed their paragraphs and write (or update) the index."""
     from indexer.build import BuildError, build_index, find_members_folder
@@ -87,9 +90,15 @@ def index(
             yield from progress.track(files, description="reading files")
 
     try:
-        summary = build_index(sources, index_dir, encoder, directory, rebuild=rebuild, progress=not quiet, wrap_files=wrap_files)
+        summary = build_index(sources, index_dir, encoder, directory, rebuild=rebuild, progress=not quiet,
+                              wrap_files=wrap_files, max_file_mb=max_file_mb)
     except BuildError as e:
         _fail(str(e))
+    except OSError as e:  # the index could not be written: disk full, no permission, a file in the way
+        _fail(f"cannot write the index {index_dir}: {e}; the index is unchanged")
+    except KeyboardInterrupt:
+        err.print("interrupted: the index is unchanged; run the same command again to index these sources")
+        raise typer.Exit(130)
 
     seconds = summary.seconds
     fresh = summary.passages_embedded - summary.passages_cached
@@ -107,6 +116,10 @@ def index(
     )
     if summary.superseded:
         err.print(f"left out {len(summary.superseded)} older versions of sitting days (a later version was read)")
+    if summary.warnings:
+        err.print(f"[bold]indexed, with {len(summary.warnings)} notes:[/]")
+        for note in summary.warnings:
+            err.print(f"  {escape(str(note))}")
     if summary.problems:
         err.print(f"[bold yellow]skipped {len(summary.files_skipped)} files and {len(summary.records_skipped)} records:[/]")
         for problem in summary.problems:
@@ -215,19 +228,26 @@ def serve(
     from service.app import create_app
     from service.settings import Settings
 
+    from service.observability import configure_logging
+
     try:
-        Index(index_dir)  # refuse a missing or broken index before loading the model
+        index = Index(index_dir)  # refuse a missing or broken index before loading the model
     except IndexError_ as e:
         _fail(str(e))
+    if index.model.name != model:
+        _fail(f"index {index_dir} was built with {index.model.name}, not {model}: serve it with --model {index.model.name}, "
+              f"or rebuild it with `hansard-search index --rebuild --model {model}`")
     try:
         settings = Settings(index=index_dir, model=model, **({"allowed_origins": allow_origin} if allow_origin else {}))
     except ValidationError as e:
-        err.print(f"[bold red]error:[/] --allow-origin: {escape(e.errors()[0]['msg'].removeprefix('Value error, '))}")
+        first = e.errors()[0]
+        option = "--allow-origin" if first["loc"] == ("allowed_origins",) else "HANSARD_" + str(first["loc"][0]).upper()
+        err.print(f"[bold red]error:[/] {option}: {escape(first['msg'].removeprefix('Value error, '))}")
         raise typer.Exit(EXIT_USAGE)
-    try:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
-    except IndexError_ as e:  # raised at start-up, e.g. a model mismatch
-        _fail(str(e))
+    # JSON log lines (one per request, with its id); the port opens at once and
+    # /health says "loading" until the model and index are in memory.
+    configure_logging()
+    uvicorn.run(create_app(settings, load_in_background=True), host=host, port=port, log_config=None, access_log=False)
 
 
 @app.command()

@@ -17,6 +17,7 @@ select the passages that may be ranked before any ranking happens.
 
 from __future__ import annotations
 
+import functools
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,7 +125,7 @@ class _Ranking:
 class Searcher:
     """A loaded index and the model that made it; shared by all requests."""
 
-    def __init__(self, index: Index, encoder: Encoder):
+    def __init__(self, index: Index, encoder: Encoder, encode_lock: Optional[threading.Lock] = None):
         if index.model != encoder.info:
             raise ModelMismatch(
                 f"index {index.dir} was built with {index.model.key} ({index.model.dimension}-d) but the service "
@@ -135,7 +136,8 @@ class Searcher:
         self.encoder = encoder
         # A fast (Rust) tokenizer shared between threads can fail with
         # "Already borrowed"; queries take ~10 ms, so one at a time is cheap.
-        self._encode_lock = threading.Lock()
+        # Shared by every Searcher of one service (old and new across a reload).
+        self._encode_lock = encode_lock or threading.Lock()
         self._df: dict[str, int] = {}  # document frequency of words seen in queries
         self.highlighter = Highlighter(self._encode_many)
         # Values a filter can usefully take here: an unknown section or party is
@@ -146,8 +148,17 @@ class Searcher:
         }
 
     @classmethod
-    def open(cls, index_dir: Path, encoder: Encoder) -> "Searcher":
-        return cls(Index(index_dir), encoder)
+    def open(cls, index_dir: Path, encoder: Encoder, encode_lock: Optional[threading.Lock] = None) -> "Searcher":
+        return cls(Index(index_dir), encoder, encode_lock)
+
+    def locked_encoder(self) -> "LockedEncoder":
+        """The model for other work (an admin write) that must take turns with the searches."""
+        return LockedEncoder(self.encoder, self._encode_lock)
+
+    @functools.cached_property
+    def breakdown(self) -> dict:
+        """Passage counts by house and section, and the dates covered (for /stats)."""
+        return self.index.breakdown()
 
     @property
     def total(self) -> int:
@@ -363,6 +374,24 @@ class Searcher:
 
     def speech(self, speech_id: str) -> list[Passage]:
         return self.index.speech(speech_id)
+
+
+class LockedEncoder:
+    """An Encoder whose calls take a lock, one at a time; other attributes pass through."""
+
+    def __init__(self, encoder: Encoder, lock: threading.Lock):
+        self._encoder, self._lock = encoder, lock
+
+    def __getattr__(self, name):
+        return getattr(self._encoder, name)
+
+    def encode(self, texts, progress: bool = False) -> np.ndarray:
+        with self._lock:
+            return self._encoder.encode(texts, progress=progress)
+
+    def count_tokens(self, text: str) -> int:
+        with self._lock:
+            return self._encoder.count_tokens(text)
 
 
 # ---------------------------------------------------------------- pure helpers

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
-from pydantic import field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from embeddings.encoder import DEFAULT_MODEL
@@ -26,6 +26,19 @@ class Settings(BaseSettings):
     # browser (CORS) and frame /embed. Default: none. Comma- or space-separated
     # in HANSARD_ALLOWED_ORIGINS; "*" allows any.
     allowed_origins: Annotated[list[str], NoDecode] = []
+    # At most this many searches run at once (more only queue for the CPU);
+    # a request that waits longer than queue_timeout for a slot gets 503.
+    max_concurrent_searches: int = Field(default=4, ge=1, le=256)  # HANSARD_MAX_CONCURRENT_SEARCHES
+    queue_timeout: float = Field(default=10.0, gt=0)  # seconds; HANSARD_QUEUE_TIMEOUT
+    # An index query running longer than this is stopped (503): one slow
+    # query must not hold a slot for ever.
+    query_timeout: float = Field(default=10.0, gt=0)  # seconds; HANSARD_QUERY_TIMEOUT
+    # How often to look for a new index version (written by `hansard-search
+    # index`) and load it while serving; 0 turns watching off.
+    reload_interval: float = Field(default=2.0, ge=0)  # seconds; HANSARD_RELOAD_INTERVAL
+    # Set to enable the write and admin endpoints (/admin/...), which then
+    # need `Authorization: Bearer <token>`. Unset (default): read-only.
+    admin_token: Optional[SecretStr] = Field(default=None, min_length=16)  # HANSARD_ADMIN_TOKEN
 
     @field_validator("allowed_origins", mode="before")
     @classmethod

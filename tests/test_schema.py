@@ -27,7 +27,7 @@ def api_schema(small_index, encoder):
 
 
 def _operations():
-    return ["/search", "/similar", "/passages/{passage_id}", "/speeches/{speech_id}", "/health", "/stats"]
+    return ["/search", "/similar", "/passages/{passage_id}", "/speeches/{speech_id}", "/health", "/stats", "/metrics"]
 
 
 @pytest.mark.parametrize("path", _operations())

@@ -10,10 +10,11 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Optional
 
 from indexer.errors import SourceError, SupersededFile
 from indexer.members import MemberDirectory
+from indexer.readers.encoding import binary_kind, decode_head, decode_text
 from indexer.readers.contribution import looks_like_contribution_page, read_contribution_page
 from indexer.readers.csvfile import looks_like_csv, read_csv
 from indexer.readers.jsonl import looks_like_jsonl, read_jsonl
@@ -21,6 +22,7 @@ from indexer.readers.parlparse import latest_flag, looks_like_parlparse, read_pa
 from indexer.records import Speech
 
 HEAD_BYTES = 16 * 1024
+MB = 1024 * 1024
 # TheyWorkForYou names each version of a sitting day <collection><date><letter>.xml
 _DAY_VERSION = re.compile(r"^(?P<day>.*\d{4}-\d{2}-\d{2})(?P<version>[a-z])\.xml$")
 
@@ -36,11 +38,26 @@ def discover(sources: Iterable[Path], report: Callable[[SourceError], None]) -> 
             files.append(source)
         else:
             report(SourceError(source, "no such file or folder"))
-    files = list(dict.fromkeys(files))
+    # The same file named twice (a folder and a file in it, a link) is read once.
+    unique: dict[Path, Path] = {}
+    for path in files:
+        unique.setdefault(_identity(path), path)
+    files = list(unique.values())
     superseded = _superseded_versions(files)
     for path in superseded:
         report(SupersededFile(path, "a later version of this sitting day is in the same folder"))
     return [p for p in files if p not in superseded]
+
+
+def _size(n: int) -> str:
+    return f"{n / MB:,.0f} MB" if n >= 10 * MB else f"{n / MB:.1f} MB" if n >= MB else f"{n / 1024:,.0f} KB"
+
+
+def _identity(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except OSError:
+        return path
 
 
 def _hidden(path: Path, root: Path) -> bool:
@@ -58,25 +75,29 @@ def _superseded_versions(files: list[Path]) -> set[Path]:
     for versions in days.values():
         if len(versions) < 2:
             continue
-        flagged = [p for p in versions if latest_flag(_head(p)) is True]
+        flagged = [p for p in versions if latest_flag(_quiet_head(p)) is True]
         keep = flagged[-1] if flagged else max(versions, key=lambda p: p.name)
         superseded.update(p for p in versions if p != keep)
     return superseded
 
 
 def _head(path: Path) -> bytes:
+    with path.open("rb") as f:
+        return f.read(HEAD_BYTES)
+
+
+def _quiet_head(path: Path) -> str:
     try:
-        with path.open("rb") as f:
-            return f.read(HEAD_BYTES)
+        return decode_head(_head(path))
     except OSError:
-        return b""
+        return ""  # reported when the file itself is read
 
 
-def detect_format(head: bytes) -> str | None:
-    """'parlparse', 'contribution', 'jsonl', 'csv', or None."""
-    if looks_like_parlparse(head):
+def detect_format(head: bytes | str) -> str | None:
+    """'parlparse', 'contribution', 'jsonl', 'csv', or None, from the first bytes (or their text)."""
+    text = decode_head(head) if isinstance(head, bytes) else head
+    if looks_like_parlparse(text):
         return "parlparse"
-    text = head.decode("utf-8-sig", errors="replace")
     if looks_like_contribution_page(text):
         return "contribution"
     if looks_like_jsonl(text):
@@ -86,39 +107,38 @@ def detect_format(head: bytes) -> str | None:
     return None
 
 
-def read_source(path: Path, members: MemberDirectory, report: Callable[[SourceError], None]) -> Iterator[Speech]:
+def read_source(
+    path: Path, members: MemberDirectory, report: Callable[[SourceError], None], max_bytes: Optional[int] = None
+) -> Iterator[Speech]:
     """Speeches of one file; raises SourceError when the file as a whole is unusable.
 
     `report` receives problems with single records (a bad JSONL line, a bad
-    CSV row) that do not stop the rest of the file.
+    CSV row) that do not stop the rest of the file, and `SourceWarning`s:
+    the file is read, with a caveat (a guessed encoding, a missing field).
+    A file over `max_bytes` is refused before anything of it is read.
     """
-    head = _head(path)
+    size = path.stat().st_size
+    if max_bytes is not None and size > max_bytes:
+        raise SourceError(path, f"file too large: {_size(size)}, over the limit of {_size(max_bytes)} (raise it with --max-file-mb)")
+    raw_head = _head(path)
+    why = binary_kind(raw_head)
+    if why is not None:
+        raise SourceError(path, f"binary file ({why}), not a text format")
+    head = decode_head(raw_head)
     if not head.strip():
         raise SourceError(path, "empty file")
-    if b"\x00" in head:
-        raise SourceError(path, "binary file (contains NUL bytes), not a text format")
     kind = detect_format(head)
     if kind is None:
         raise SourceError(path, "unrecognised format: not ParlParse XML, a contribution page, JSONL or CSV", line=1)
+    data = path.read_bytes()
     if kind == "parlparse":
-        yield from read_parlparse(path, members)
+        yield from read_parlparse(path, members, data, report)
         return
-    text = _decode(path)
+    text = decode_text(path, data, report)
+    del data
     if kind == "contribution":
-        yield from read_contribution_page(path, text)
+        yield from read_contribution_page(path, text, report)
     elif kind == "jsonl":
         yield from read_jsonl(path, text, report)
     else:
         yield from read_csv(path, text, report)
-
-
-def _decode(path: Path) -> str:
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        # Windows exports of Hansard text are common; cp1252 is what they use.
-        try:
-            return data.decode("cp1252")
-        except UnicodeDecodeError as err:
-            raise SourceError(path, f"not UTF-8 or Windows-1252 text (byte {err.start})") from err

@@ -14,9 +14,9 @@ import datetime as dt
 import hashlib
 import re
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
-from indexer.errors import SourceError
+from indexer.errors import SourceError, SourceWarning
 from indexer.normalise import clean_text, is_clock_line, normalise_time
 from indexer.records import Column, Paragraph, Speaker, Speech
 from indexer.references import parse_reference
@@ -39,7 +39,8 @@ def looks_like_contribution_page(head: str) -> bool:
     return first == BANNER
 
 
-def read_contribution_page(path: Path, text: str) -> Iterator[Speech]:
+def read_contribution_page(path: Path, text: str, report: Optional[Callable[[SourceError], None]] = None) -> Iterator[Speech]:
+    """The page's one speech; `report` hears of a page indexed without its column reference."""
     lines = [line.strip() for line in text.splitlines()]
     blocks = _blocks(lines)  # (first line number, text) for each blank-line separated block
     if not blocks or blocks[0][1] != BANNER:
@@ -65,6 +66,10 @@ def read_contribution_page(path: Path, text: str) -> Iterator[Speech]:
 
     fields = _trailer_fields(trailer)
     column = parse_reference(fields["Reference"]) if fields.get("Reference") else None
+    if report is not None and column is None:
+        # Still worth finding, but it cannot be cited: say so rather than index it silently.
+        why = "no Reference field" if not fields.get("Reference") else f"Reference {fields['Reference']!r} is not a column reference"
+        report(SourceWarning(path, f"contribution page has {why}: indexed without a column reference or citation"))
     chamber = fields.get("Chamber / Committee")
     house, section = _house_and_section(chamber, column, proceeding)
     speaker = Speaker()

@@ -16,12 +16,13 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 from lxml import etree
 
 from indexer.errors import SourceError, SupersededFile
 from indexer.members import MemberDirectory
+from indexer.readers.encoding import decode_strict, xml_text_codec
 from indexer.normalise import clean_text, normalise_time
 from indexer.records import Column, Paragraph, Speaker, Speech
 from indexer.references import parse_colnum
@@ -40,17 +41,17 @@ SECTIONS = {
 _ID_NAMESPACE = re.compile(r"uk\.org\.publicwhip/([a-z]+)/")
 _ID_DATE = re.compile(r"(\d{4}-\d{2}-\d{2})")
 _SMALL_WORDS = {"a", "an", "and", "as", "at", "by", "for", "in", "of", "on", "or", "the", "to", "with"}
-_LATEST = re.compile(rb"<publicwhip\b[^>]*?\blatest=\"(yes|no)\"")
+_LATEST = re.compile(r"<publicwhip\b[^>]*?\blatest=\"(yes|no)\"")
 
 
-def looks_like_parlparse(head: bytes) -> bool:
-    return b"<publicwhip" in head
+def looks_like_parlparse(head: str) -> bool:
+    return "<publicwhip" in head
 
 
-def latest_flag(head: bytes) -> Optional[bool]:
-    """The `latest` attribute of the root, read from the file's first bytes."""
+def latest_flag(head: str) -> Optional[bool]:
+    """The `latest` attribute of the root, read from the file's first characters."""
     m = _LATEST.search(head)
-    return None if m is None else m.group(1) == b"yes"
+    return None if m is None else m.group(1) == "yes"
 
 
 @dataclass
@@ -63,8 +64,11 @@ class _Element:
     column_suffix: Optional[str]
 
 
-def read_parlparse(path: Path, members: MemberDirectory) -> Iterator[Speech]:
-    root = _parse(path)
+def read_parlparse(
+    path: Path, members: MemberDirectory, data: Optional[bytes] = None, report: Optional[Callable[[SourceError], None]] = None
+) -> Iterator[Speech]:
+    """Speeches of one day's file (its bytes, when already read); `report` hears of a guessed encoding."""
+    root = _parse(path, path.read_bytes() if data is None else data, report or (lambda problem: None))
     if root.get("latest") == "no":
         raise SupersededFile(path, "a later version of this sitting day exists (latest=\"no\")")
 
@@ -99,14 +103,25 @@ def read_parlparse(path: Path, members: MemberDirectory) -> Iterator[Speech]:
             yield speech
 
 
-def _parse(path: Path) -> etree._Element:
+def _parse(path: Path, data: bytes, report: Callable[[SourceError], None]) -> etree._Element:
     # The old form declares its entities (&mdash; ...) in an internal DTD.
-    parser = etree.XMLParser(resolve_entities=True, huge_tree=True, no_network=True, remove_comments=True)
+    codec = xml_text_codec(path, data, report)
+    if codec is not None:
+        # The bytes contradict the declaration (or carry a byte-order mark):
+        # decode them as they are and tell the parser the text is now UTF-8.
+        data = decode_strict(path, data, codec).encode("utf-8")
+    parser = etree.XMLParser(
+        resolve_entities=True, huge_tree=True, no_network=True, remove_comments=True, encoding="utf-8" if codec else None
+    )
     try:
-        return etree.parse(str(path), parser).getroot()
+        return etree.fromstring(data, parser, base_url=str(path))
     except etree.XMLSyntaxError as err:
-        line = err.position[0] if err.position else None
-        raise SourceError(path, f"malformed XML: {err.msg}", line=line) from err
+        line, column = err.position if err.position else (None, None)
+        message = re.sub(r", line \d+, column \d+$", "", err.msg or "cannot parse")  # the place is said once
+        where = f" (column {column})" if column else ""
+        raise SourceError(path, f"malformed XML{where}: {message}", line=line) from err
+    except etree.LxmlError as err:
+        raise SourceError(path, f"cannot parse XML: {err}") from err
 
 
 def _house_of(root: etree._Element, path: Path) -> Optional[str]:

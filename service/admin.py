@@ -1,0 +1,101 @@
+"""Write and admin endpoints: add or replace speeches, delete a speech, reload the index.
+
+They exist only when HANSARD_ADMIN_TOKEN is set (the service is read-only by
+default), and every call must carry `Authorization: Bearer <token>`: no
+token is 401, a wrong one 403. The token is compared in constant time.
+
+A write builds a new index version beside the live one, exactly as
+`hansard-search index` does, and the service then switches to it: readers see
+the old index or the new one, never a mix. Writes are serialised. The only
+files touched are in the configured index directory.
+"""
+
+from __future__ import annotations
+
+import hmac
+import threading
+from typing import Annotated, Optional
+
+from fastapi import APIRouter, Depends, HTTPException, Path as PathParam
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field
+
+from indexer.build import BuildError, index_speeches, remove_speeches
+from indexer.records import Speech
+from service.runtime import ServiceState
+
+MAX_SPEECHES_PER_WRITE = 1_000
+
+
+class SpeechBatch(BaseModel):
+    speeches: list[Speech] = Field(min_length=1, max_length=MAX_SPEECHES_PER_WRITE,
+                                   description="Speeches in the JSONL schema; an existing id is replaced")
+
+
+class WriteResult(BaseModel):
+    speeches_added: int = 0
+    speeches_replaced: int = 0
+    speeches_deleted: int = 0
+    passages: int = Field(description="Passages in the index after the write")
+    index_version: Optional[str] = Field(description="The version now served")
+
+
+class ReloadResult(BaseModel):
+    reloaded: bool = Field(description="Whether a newer version was found and loaded")
+    index_version: Optional[str]
+
+
+def admin_router(state: ServiceState, token: str) -> APIRouter:
+    expected = token.encode("utf-8")
+    bearer = HTTPBearer(auto_error=False, description="HANSARD_ADMIN_TOKEN")
+    write_lock = threading.Lock()
+
+    # (A default, not Annotated: the annotation is a string here and `bearer` a local name.)
+    def require_token(credentials: Optional[HTTPAuthorizationCredentials] = Depends(bearer)) -> None:
+        if credentials is None:
+            raise HTTPException(401, "Authorization: this endpoint needs an `Authorization: Bearer <token>` header",
+                                headers={"WWW-Authenticate": 'Bearer realm="hansard-search admin"'})
+        if not hmac.compare_digest(credentials.credentials.encode("utf-8"), expected):
+            raise HTTPException(403, "Authorization: the bearer token is not valid")
+
+    router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_token)],
+                       responses={401: {"description": "No bearer token"}, 403: {"description": "Wrong bearer token"}})
+
+    @router.post("/speeches", response_model=WriteResult)
+    def add_speeches(batch: SpeechBatch) -> WriteResult:
+        """Add speeches, or replace those whose id is already indexed; the new version is served when this returns."""
+        searcher = state.current()  # 503 while loading: writes need the model
+        ids = [s.id for s in batch.speeches]
+        if len(set(ids)) != len(ids):
+            duplicate = next(i for i in ids if ids.count(i) > 1)
+            raise HTTPException(422, f"speeches: speech id {duplicate!r} is given twice")
+        with write_lock:
+            try:
+                summary = index_speeches(batch.speeches, state.settings.index, searcher.locked_encoder())
+            except BuildError as err:
+                raise HTTPException(409, f"speeches: {err}") from err
+            state.reload(reason="admin write")
+        return WriteResult(speeches_added=len(ids) - summary.speeches_replaced, speeches_replaced=summary.speeches_replaced,
+                           passages=summary.passages, index_version=state.version)
+
+    @router.delete("/speeches/{speech_id:path}", response_model=WriteResult, responses={404: {"description": "No such speech"}})
+    def delete_speech(speech_id: Annotated[str, PathParam(max_length=500, description="URL-encoded speech id")]) -> WriteResult:
+        """Remove a speech and all its passages."""
+        state.current()
+        with write_lock:
+            try:
+                summary = remove_speeches(state.settings.index, [speech_id])
+            except BuildError as err:
+                raise HTTPException(409, f"speech_id: {err}") from err
+            if not summary.speeches_removed:
+                raise HTTPException(404, f"speech_id: no speech with id {speech_id!r}")
+            state.reload(reason="admin delete")
+        return WriteResult(speeches_deleted=1, passages=summary.passages, index_version=state.version)
+
+    @router.post("/reload", response_model=ReloadResult)
+    def reload() -> ReloadResult:
+        """Load the index's live version now if it is newer than the one served (e.g. after `hansard-search index`)."""
+        state.current()
+        return ReloadResult(reloaded=state.reload(reason="admin"), index_version=state.version)
+
+    return router
