@@ -30,6 +30,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Optional
 
 import httpx
 
@@ -65,78 +66,71 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--index", type=Path, required=True)
-    parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--seconds", type=float, default=60)
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "load.json")
-    args = parser.parse_args()
-
+def start_service(index: Path, env: Optional[dict] = None) -> tuple[subprocess.Popen, str, float]:
+    """`hansard-search serve` on a free loopback port: (process, base URL, seconds until /health said ok)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     base = f"http://127.0.0.1:{port}"
     command = shutil.which("hansard-search", path=os.path.dirname(sys.executable)) or "hansard-search"
-    server = subprocess.Popen([command, "serve", "--index", str(args.index), "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        started = time.monotonic()
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if server.poll() is not None or time.monotonic() - started > 300:
-                raise SystemExit("the service did not come up")
-            time.sleep(0.5)
-        startup_s = time.monotonic() - started
+    server = subprocess.Popen([command, "serve", "--index", str(index), "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **(env or {})})
+    started = time.monotonic()
+    while True:
+        try:
+            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                return server, base, time.monotonic() - started
+        except httpx.HTTPError:
+            pass
+        if server.poll() is not None or time.monotonic() - started > 600:
+            server.kill()
+            raise SystemExit("the service did not come up")
+        time.sleep(0.5)
 
-        queries = real_queries()
-        warm = httpx.Client(base_url=base, timeout=30)
-        speech_ids = [r["speech_id"] for q in queries[:20]
-                      for r in warm.get("/search", params={"q": q, "k": 1}).json()["results"]]
-        for q in queries[20:60]:  # warm-up: caches, lazy imports, allocator
-            warm.get("/search", params={"q": q})
 
-        samples: list[tuple[float, float, int, str]] = []  # (start offset, seconds, status, path)
-        memory: list[tuple[float, int]] = []
-        lock = threading.Lock()
-        stop = threading.Event()
-        t0 = time.monotonic()
+def drive(base: str, pid: int, clients: int, seconds: float) -> dict:
+    """CLIENTS threads sending the real-query mix for SECONDS: latency, errors and the service's memory."""
+    queries = real_queries()
+    warm = httpx.Client(base_url=base, timeout=60)
+    speech_ids = [r["speech_id"] for q in queries[:20]
+                  for r in warm.get("/search", params={"q": q, "k": 1}).json()["results"]]
+    for q in queries[20:60]:  # warm-up: caches, lazy imports, allocator
+        warm.get("/search", params={"q": q})
 
-        def client(number: int) -> None:
-            mix = requests_mix(queries[number::args.clients] or queries, speech_ids)
-            with httpx.Client(base_url=base, timeout=60) as http:
-                for path, params in mix:
-                    if stop.is_set():
-                        return
-                    sent = time.monotonic()
-                    try:
-                        status = http.get(path, params=params).status_code
-                    except httpx.HTTPError:
-                        status = 0
-                    with lock:
-                        samples.append((sent - t0, time.monotonic() - sent, status, path))
+    samples: list[tuple[float, float, int, str]] = []  # (start offset, seconds, status, path)
+    memory: list[tuple[float, int]] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+    t0 = time.monotonic()
 
-        def watch_memory() -> None:
-            while not stop.wait(1.0):
-                memory.append((time.monotonic() - t0, rss_bytes(server.pid)))
+    def client(number: int) -> None:
+        mix = requests_mix(queries[number::clients] or queries, speech_ids)
+        with httpx.Client(base_url=base, timeout=60) as http:
+            for path, params in mix:
+                if stop.is_set():
+                    return
+                sent = time.monotonic()
+                try:
+                    status = http.get(path, params=params).status_code
+                except httpx.HTTPError:
+                    status = 0
+                with lock:
+                    samples.append((sent - t0, time.monotonic() - sent, status, path))
 
-        threads = [threading.Thread(target=client, args=(n,)) for n in range(args.clients)]
-        threads.append(threading.Thread(target=watch_memory))
-        memory.append((0.0, rss_bytes(server.pid)))
-        for t in threads:
-            t.start()
-        time.sleep(args.seconds)
-        stop.set()
-        for t in threads:
-            t.join()
-        elapsed = time.monotonic() - t0
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    def watch_memory() -> None:
+        while not stop.wait(1.0):
+            memory.append((time.monotonic() - t0, rss_bytes(pid)))
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    threads.append(threading.Thread(target=watch_memory))
+    memory.append((0.0, rss_bytes(pid)))
+    for t in threads:
+        t.start()
+    time.sleep(seconds)
+    stop.set()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - t0
 
     latencies = [s[1] * 1000 for s in samples]
     errors = [s for s in samples if s[2] != 200]
@@ -144,12 +138,9 @@ def main() -> None:
     quarters_mb = [round(statistics.median(m for _, m in memory[i * quarter:(i + 1) * quarter] or memory[-1:]) / 1e6, 1)
                    for i in range(4)]
     by_path = {path: [s[1] * 1000 for s in samples if s[3] == path] for path in sorted({s[3] for s in samples})}
-    result = {
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "index": str(args.index),
-        "clients": args.clients,
+    return {
+        "clients": clients,
         "seconds": round(elapsed, 1),
-        "startup_seconds": round(startup_s, 1),
         "requests": len(samples),
         "requests_per_second": round(len(samples) / elapsed, 1),
         "errors": len(errors),
@@ -163,6 +154,23 @@ def main() -> None:
         "rss_mb": {"quarters_median": quarters_mb, "max": round(max(m for _, m in memory) / 1e6, 1),
                    "growth_second_to_last_quarter": round(quarters_mb[3] - quarters_mb[1], 1)},
     }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--index", type=Path, required=True)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "load.json")
+    args = parser.parse_args()
+
+    server, base, startup_s = start_service(args.index)
+    try:
+        result = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "index": str(args.index),
+                  "startup_seconds": round(startup_s, 1), **drive(base, server.pid, args.clients, args.seconds)}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
     args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(result, indent=2))
 

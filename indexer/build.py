@@ -22,8 +22,9 @@ from indexer.errors import SourceError, SourceWarning, SupersededFile
 from indexer.members import MemberDirectory
 from indexer.passages import speech_passages
 from indexer.readers import MB, discover, read_source
+from indexer.readers.parlparse import sitting_key
 from indexer.records import Passage, Speech
-from indexer.store import Index, IndexError_, IndexLocked, Manifest, is_index, lock_index, write_index
+from indexer.store import ANN_THRESHOLD, Index, IndexError_, IndexLocked, Manifest, is_index, lock_index, write_index
 
 DEFAULT_MAX_FILE_MB = 100
 
@@ -42,10 +43,11 @@ class BuildSummary:
     speeches_read: int = 0
     speeches_kept: int = 0  # from the previous index, untouched by this run
     speeches_replaced: int = 0
-    speeches_removed: int = 0
+    speeches_removed: int = 0  # gone: asked to remove, or dropped by a newer version of their sitting
     passages: int = 0  # in the finished index
     passages_embedded: int = 0  # passages of this run's input (cache hits included)
-    passages_cached: int = 0  # of those, how many the embedding cache already held
+    passages_reused: int = 0  # of those, unchanged (same id and text): vector taken from the index
+    passages_cached: int = 0  # of the rest, how many the embedding cache already held
     seconds: dict[str, float] = field(default_factory=dict)
     manifest: Optional[Manifest] = None
 
@@ -70,6 +72,7 @@ def build_index(
     progress: bool = False,
     wrap_files: Optional[FileWrapper] = None,
     max_file_mb: Optional[float] = DEFAULT_MAX_FILE_MB,
+    ann_threshold: Optional[int] = ANN_THRESHOLD,
 ) -> BuildSummary:
     """Index sources into index_dir (merging with what is there unless rebuild).
 
@@ -85,7 +88,7 @@ def build_index(
         max_bytes = int(max_file_mb * MB) if max_file_mb else None
         speeches = _read_all(sources, members, summary, wrap_files or (lambda files: files), max_bytes)
         summary.seconds["read"] = time.perf_counter() - started
-        return _embed_merge_write(speeches, previous, index_dir, encoder, summary, progress)
+        return _embed_merge_write(speeches, previous, index_dir, encoder, summary, progress, ann_threshold)
 
 
 def index_speeches(speeches: list[Speech], index_dir: Path, encoder: Encoder) -> BuildSummary:
@@ -104,9 +107,9 @@ def remove_speeches(index_dir: Path, speech_ids: Iterable[str]) -> BuildSummary:
             previous = Index(index_dir)
         except IndexError_ as err:
             raise BuildError(str(err)) from err
-        kept_vecs, kept, removed = _without(previous, unwanted)
-        summary = BuildSummary(speeches_removed=len(removed))
-        if not removed:
+        kept_vecs, kept, dropped = _without(previous, lambda passage: passage.speech_id in unwanted)
+        summary = BuildSummary(speeches_removed=len({passage_id.rsplit("#", 1)[0] for passage_id in dropped}))
+        if not dropped:
             summary.manifest, summary.passages = previous.manifest, len(previous)
             return summary
         if not kept:
@@ -117,16 +120,16 @@ def remove_speeches(index_dir: Path, speech_ids: Iterable[str]) -> BuildSummary:
         return summary
 
 
-def _without(index: Index, speech_ids: set[str]) -> tuple[list[int], list[Passage], set[str]]:
-    """The index's passages (and their vector ids) outside speech_ids, and which of those ids it held."""
-    kept_vecs, kept, found = [], [], set()
+def _without(index: Index, unwanted: Callable[[Passage], bool]) -> tuple[list[int], list[Passage], dict[str, tuple[int, str]]]:
+    """The index's passages (and vector ids) that are wanted, and the others as {passage id: (vec, text)}."""
+    kept_vecs, kept, dropped = [], [], {}
     for vec, passage in index.iter_passages():
-        if passage.speech_id in speech_ids:
-            found.add(passage.speech_id)
+        if unwanted(passage):
+            dropped[passage.id] = (vec, passage.text)
         else:
             kept_vecs.append(vec)
             kept.append(passage)
-    return kept_vecs, kept, found
+    return kept_vecs, kept, dropped
 
 
 @contextmanager
@@ -139,21 +142,16 @@ def _locked(index_dir: Path) -> Iterator[None]:
 
 
 def _embed_merge_write(speeches: list[Speech], previous: Optional[Index], index_dir: Path, encoder: Encoder,
-                       summary: BuildSummary, progress: bool) -> BuildSummary:
-    """Split and embed the speeches read, merge them into the previous version (by speech id), write."""
-    started = time.perf_counter()
-    new_passages = [
-        passage for speech in speeches for passage in speech_passages(speech, encoder.max_tokens, encoder.count_tokens)
-    ]
-    summary.seconds["split"] = time.perf_counter() - started
+                       summary: BuildSummary, progress: bool, ann_threshold: Optional[int] = ANN_THRESHOLD) -> BuildSummary:
+    """Split and embed the speeches read, merge them into the previous version, write.
 
-    started = time.perf_counter()
-    hits_before = encoder.cache_hits
-    new_vectors = encoder.encode([p.text for p in new_passages], progress=progress)
-    summary.passages_embedded = len(new_passages)
-    summary.passages_cached = encoder.cache_hits - hits_before
-    summary.seconds["embed"] = time.perf_counter() - started
-
+    Merging: a speech read replaces the one with its id. A ParlParse file is
+    a whole sitting (one collection, one day), so its speeches also replace
+    every speech of that sitting the index holds from an earlier version of
+    the file: a speech the newer version dropped, or moved to a new id (its
+    `gidredirect`), goes. A passage whose id and text are unchanged keeps
+    its vector from the index: it is not embedded again, cache or no cache.
+    """
     if previous is not None and not speeches:
         # Nothing read (every file skipped): the index stays exactly as it is, not rewritten.
         summary.speeches_kept = previous.speech_count()
@@ -161,10 +159,40 @@ def _embed_merge_write(speeches: list[Speech], previous: Optional[Index], index_
         summary.passages = len(previous)
         return summary
 
+    started = time.perf_counter()
+    new_passages = [
+        passage for speech in speeches for passage in speech_passages(speech, encoder.max_tokens, encoder.count_tokens)
+    ]
+    summary.seconds["split"] = time.perf_counter() - started
+
+    incoming = {s.id for s in speeches}
+    # (house, sitting): Lords and Commons written answers share gid prefixes and days.
+    sittings = {(s.house, key) for s in speeches if (key := sitting_key(s.id))}
+
+    def superseded(passage: Passage) -> bool:
+        return passage.speech_id in incoming or (passage.house, sitting_key(passage.speech_id)) in sittings
+
+    kept_vecs, kept, dropped = _without(previous, superseded) if previous is not None else ([], [], {})
+
+    started = time.perf_counter()
+    new_vectors = np.zeros((len(new_passages), encoder.info.dimension), dtype=np.float32)
+    unchanged = {i: dropped[p.id] for i, p in enumerate(new_passages) if dropped.get(p.id, (None, None))[1] == p.text}
+    if unchanged:
+        new_vectors[list(unchanged)] = previous.vectors_at([vec for vec, _ in unchanged.values()])
+    todo = [i for i in range(len(new_passages)) if i not in unchanged]
+    hits_before = encoder.cache_hits
+    if todo:
+        new_vectors[todo] = encoder.encode([new_passages[i].text for i in todo], progress=progress)
+    summary.passages_embedded = len(new_passages)
+    summary.passages_reused = len(unchanged)
+    summary.passages_cached = encoder.cache_hits - hits_before
+    summary.seconds["embed"] = time.perf_counter() - started
+
     passages, vectors = new_passages, new_vectors
     if previous is not None:
-        kept_vecs, kept, replaced = _without(previous, {s.id for s in speeches})
-        summary.speeches_replaced = len(replaced)
+        dropped_speeches = {passage_id.rsplit("#", 1)[0] for passage_id in dropped}
+        summary.speeches_replaced = len(dropped_speeches & incoming)
+        summary.speeches_removed = len(dropped_speeches - incoming)
         summary.speeches_kept = len({p.speech_id for p in kept})
         if kept:
             passages = kept + new_passages
@@ -174,7 +202,7 @@ def _embed_merge_write(speeches: list[Speech], previous: Optional[Index], index_
         raise BuildError("nothing to index: no speeches were read from the sources given")
 
     started = time.perf_counter()
-    summary.manifest = write_index(index_dir, passages, vectors, encoder.info)
+    summary.manifest = write_index(index_dir, passages, vectors, encoder.info, ann_threshold)
     summary.seconds["store"] = time.perf_counter() - started
     summary.passages = len(passages)
     return summary

@@ -64,6 +64,8 @@ def index(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     max_file_mb: Annotated[float, typer.Option(
         "--max-file-mb", min=0, help="Skip, unread, any file larger than this many MB (0: no limit).")] = 100,
+    ann_threshold: Annotated[int, typer.Option(
+        min=0, help="Above this many passages, use an approximate (HNSW) vector index instead of exact search.")] = 200_000,
 ) -> None:
     """Read speeches from SOURCES, embed their paragraphs and write (or update) the index."""
     from indexer.build import BuildError, build_index, find_members_folder
@@ -91,7 +93,8 @@ def index(
 
     try:
         summary = build_index(sources, index_dir, encoder, directory, rebuild=rebuild, progress=not quiet,
-                              wrap_files=wrap_files, max_file_mb=max_file_mb)
+                              wrap_files=wrap_files, max_file_mb=max_file_mb,
+                              ann_threshold=ann_threshold)
     except BuildError as e:
         _fail(str(e))
     except OSError as e:  # the index could not be written: disk full, no permission, a file in the way
@@ -101,15 +104,16 @@ def index(
         raise typer.Exit(130)
 
     seconds = summary.seconds
-    fresh = summary.passages_embedded - summary.passages_cached
+    fresh = summary.passages_embedded - summary.passages_reused - summary.passages_cached
     err.print(
         f"[bold green]indexed[/] {summary.files_read} files: {summary.speeches_read} speeches read, "
-        f"{summary.passages_embedded} passages ({summary.passages_cached} embeddings from the cache; "
-        f"{fresh} embedded in {seconds['embed']:.1f} s"
-        + (f", {fresh / seconds['embed']:.0f}/s)" if fresh and seconds["embed"] > 0 else ")")
+        f"{summary.passages_embedded} passages ({summary.passages_reused} unchanged, vectors kept; "
+        f"{summary.passages_cached} embeddings from the cache; {fresh} embedded in {seconds.get('embed', 0):.1f} s"
+        + (f", {fresh / seconds['embed']:.0f}/s)" if fresh and seconds.get("embed", 0) > 0 else ")")
     )
-    if summary.speeches_kept or summary.speeches_replaced:
-        err.print(f"kept {summary.speeches_kept} speeches from the previous index; replaced {summary.speeches_replaced}")
+    if summary.speeches_kept or summary.speeches_replaced or summary.speeches_removed:
+        err.print(f"kept {summary.speeches_kept} speeches from the previous index; replaced {summary.speeches_replaced}; "
+                  f"removed {summary.speeches_removed} that newer versions of their sittings no longer hold")
     err.print(
         f"index {index_dir}: {summary.passages} passages, {summary.speeches} speeches, "
         f"model {encoder.info.key} (members data: {members or 'none'})"

@@ -159,3 +159,28 @@ def test_a_damaged_index_is_refused_with_a_clear_message(small_index, tmp_path, 
     damage(copy, version)
     with pytest.raises(IndexError_, match=message):
         Index(copy)
+
+
+def test_above_the_threshold_the_index_is_hnsw_and_finds_what_exact_search_finds(tmp_path, small_index, monkeypatch):
+    from indexer import store
+
+    exact = Index(small_index)
+    vecs = np.arange(len(exact))
+    passages = exact.passages_at(vecs)
+    store.write_index(tmp_path / "ann", passages, exact.vectors_at(vecs), exact.model, ann_threshold=100)
+    ann = Index(tmp_path / "ann")
+    assert ann.manifest.index_type == "hnsw-ip" and exact.manifest.index_type == "flat-ip"
+
+    queries = exact.vectors_at(vecs[::37])  # real vectors as queries
+    overlap = [len(set(ann.search(q, 10)[1]) & set(exact.search(q, 10)[1])) / 10 for q in queries]
+    assert np.mean(overlap) >= 0.95
+
+    # A broad filter goes through the index with an ID selector (forced here), and keeps to the filter.
+    monkeypatch.setattr(store, "EXACT_FILTER_LIMIT", 0)
+    where = store.Where("p.section = ?", ("westminhall",))
+    allowed = set(exact.matching(where))
+    for index in (exact, ann):
+        scores, found = index.dense(queries[0], 10, where)
+        assert len(found) == 10 and set(found) <= allowed
+        assert list(scores) == sorted(scores, reverse=True)
+    assert set(exact.dense(queries[0], 10, where)[1]) == set(exact.dense_scores(queries[0], np.array(sorted(allowed)), 10)[1])

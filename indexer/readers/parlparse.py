@@ -268,3 +268,19 @@ def _default_suffix(house: Optional[str], section: Optional[str]) -> Optional[st
     if section == "wms":
         return "WS"
     return None
+
+
+# A ParlParse gid: uk.org.publicwhip/<collection>/<file stem up to the day><version letter>.<n>...
+# e.g. uk.org.publicwhip/debate/2009-10-26b.1.0 or
+# uk.org.publicwhip/standing/standing2009-10-20_CHILDPOV_05-0_2009-10-27a.1.0
+_GID = re.compile(r"^(uk\.org\.publicwhip/[a-z]+/[^./]*?\d{4}-\d{2}-\d{2})[a-z]+\.")
+
+
+def sitting_key(speech_id: str) -> Optional[str]:
+    """The sitting (collection and day) a ParlParse speech id belongs to, whatever the file version; else None.
+
+    Every version of a sitting's file (a, b, c, ...) holds the whole sitting,
+    so the newest replaces all the older ones held.
+    """
+    match = _GID.match(speech_id)
+    return match.group(1) if match else None

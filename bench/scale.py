@@ -1,0 +1,169 @@
+"""Search at the shared corpus size and at 1M passages: latency, ANN recall, memory.
+
+Run by hand (never in CI); it takes ~15 minutes and ~6 GB of disk under --work:
+
+    .venv/bin/python bench/scale.py --source /path/to/full-index [--sizes 43461 1000000] [--work /tmp/hansard-scale]
+
+--source is an index of all of ../shared/data/hansard/xml (43,461 passages).
+For each size N an index is written with the project's own write_index, so
+its vector index is what `hansard-search index` would choose (exact below
+ANN_THRESHOLD passages, HNSW above):
+
+* N <= the source: the first N real passages and their real vectors.
+* N > the source: every real passage, then synthetic ones up to N. A
+  synthetic passage copies a random real passage's metadata and text (with
+  its own id) and gets that passage's vector plus Gaussian noise
+  (sigma 0.0245 a dimension: noise of norm ~0.48), re-normalised, so it sits
+  at cosine ~0.9 from its source: clustered like real text, not uniform
+  (recall on uniform random vectors says nothing).
+
+Measured per size, in this order:
+1. write: seconds to build the vector index (and the whole version).
+2. in process, 200 real queries, one thread, the int8 query encoder:
+   encode, vector search (k=10), metadata fetch (10 passages), and a whole
+   hybrid search (the service's default), p50/p90 each.
+3. ANN recall@10 against exact search (a flat index over the same vectors,
+   same queries); the exact search's own latency is the baseline.
+4. over HTTP: `hansard-search serve` on the index, 1 then 8 clients for
+   --seconds each (bench/load.py's mix): p50/p99, errors, resident memory.
+Results: bench/results/scale.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import faiss  # noqa: E402
+
+from embeddings.encoder import load_encoder  # noqa: E402
+from indexer.store import Index, write_index  # noqa: E402
+from service.search import SearchRequest, Searcher  # noqa: E402
+from load import drive, real_queries, start_service  # noqa: E402
+
+NOISE_SIGMA = 0.0245
+SEED = 7
+
+
+def build(source: Index, size: int, directory: Path) -> dict:
+    """Write an index of `size` passages under directory (real first, then synthetic); seconds taken."""
+    real = list(source.iter_passages())
+    vecs = np.array([vec for vec, _ in real], dtype=np.int64)
+    real_vectors = source.vectors_at(vecs)
+    if size <= len(real):
+        passages = [p for _, p in real[:size]]
+        vectors = real_vectors[:size]
+    else:
+        rng = np.random.default_rng(SEED)
+        picks = rng.integers(0, len(real), size - len(real))
+        noise = rng.normal(0, NOISE_SIGMA, (len(picks), real_vectors.shape[1])).astype(np.float32)
+        synthetic = real_vectors[picks] + noise
+        synthetic /= np.linalg.norm(synthetic, axis=1, keepdims=True)
+        vectors = np.vstack([real_vectors, synthetic])
+        passages = [p for _, p in real]
+        for n, pick in enumerate(picks):
+            p = real[pick][1]
+            passages.append(p.model_copy(update={"id": f"{p.id}~{n}", "speech_id": f"{p.speech_id}~{n}"}))
+    started = time.perf_counter()
+    manifest = write_index(directory, passages, vectors, source.model)
+    return {"passages": len(passages), "index_type": manifest.index_type,
+            "write_seconds": round(time.perf_counter() - started, 1)}
+
+
+def pct(values: list[float], p: float) -> float:
+    return round(float(np.percentile(values, p)), 2)
+
+
+def in_process(directory: Path, queries: list[str]) -> tuple[dict, np.ndarray]:
+    encoder = load_encoder(use_cache=False, threads=1)
+    faiss.omp_set_num_threads(1)
+    searcher = Searcher.open(directory, encoder)
+    index = searcher.index
+    for q in queries[:10]:  # warm-up
+        searcher.search(SearchRequest(q))
+    times = {"encode": [], "vector_search": [], "metadata": [], "hybrid_search": [], "dense_search": []}
+    vectors = []
+    for q in queries:
+        t = time.perf_counter(); v = encoder.encode_query(q); times["encode"].append(time.perf_counter() - t)
+        t = time.perf_counter(); _, ids = index.search(v, 10); times["vector_search"].append(time.perf_counter() - t)
+        t = time.perf_counter(); index.passages_at(ids); times["metadata"].append(time.perf_counter() - t)
+        t = time.perf_counter(); searcher.search(SearchRequest(q)); times["hybrid_search"].append(time.perf_counter() - t)
+        t = time.perf_counter(); searcher.search(SearchRequest(q, mode="dense")); times["dense_search"].append(time.perf_counter() - t)
+        vectors.append(v[0])
+    ms = {name: {"p50": pct([x * 1000 for x in xs], 50), "p90": pct([x * 1000 for x in xs], 90)} for name, xs in times.items()}
+    return ms, np.stack(vectors)
+
+
+def recall_against_exact(directory: Path, query_vectors: np.ndarray) -> dict:
+    index = Index(directory)
+    if index.manifest.index_type == "flat-ip":
+        return {"recall_at_10": 1.0, "note": "exact index: nothing approximate to measure"}
+    all_vectors = index.vectors_at(np.arange(len(index)))
+    exact = faiss.IndexFlatIP(all_vectors.shape[1])
+    exact.add(all_vectors)
+    del all_vectors
+    faiss.omp_set_num_threads(1)
+    recalls, ann_ms, exact_ms = [], [], []
+    for q in query_vectors:
+        t = time.perf_counter(); _, truth = exact.search(q.reshape(1, -1), 10); exact_ms.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter(); _, found = index.search(q, 10); ann_ms.append((time.perf_counter() - t) * 1000)
+        recalls.append(len(set(truth[0]) & set(found)) / 10)
+    return {"recall_at_10": round(statistics.fmean(recalls), 4), "recall_at_10_min": min(recalls),
+            "ann_search_ms_p50": pct(ann_ms, 50), "exact_search_ms_p50": pct(exact_ms, 50),
+            "speed_up": round(pct(exact_ms, 50) / max(pct(ann_ms, 50), 1e-6), 1)}
+
+
+def over_http(directory: Path, seconds: float) -> dict:
+    server, base, startup = start_service(directory)
+    try:
+        return {"startup_seconds": round(startup, 1),
+                "clients_1": drive(base, server.pid, 1, seconds),
+                "clients_8": drive(base, server.pid, 8, seconds)}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--source", type=Path, required=True, help="an index of the full shared corpus")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[43_461, 1_000_000])
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--seconds", type=float, default=30, help="per HTTP run")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/hansard-scale"))
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "scale.json")
+    args = parser.parse_args()
+
+    source = Index(args.source)
+    queries = real_queries()[: args.queries]
+    results = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+               "command": " ".join(sys.argv), "noise_sigma": NOISE_SIGMA, "sizes": {}}
+    for size in args.sizes:
+        directory = args.work / f"n{size}"
+        print(f"[{size}] writing", file=sys.stderr)
+        entry = build(source, size, directory)
+        print(f"[{size}] {entry}; in-process search", file=sys.stderr)
+        entry["in_process_ms"], query_vectors = in_process(directory, queries)
+        print(f"[{size}] {entry['in_process_ms']}; recall", file=sys.stderr)
+        entry["ann"] = recall_against_exact(directory, query_vectors)
+        print(f"[{size}] {entry['ann']}; HTTP", file=sys.stderr)
+        entry["http"] = over_http(directory, args.seconds)
+        entry["bytes_on_disk"] = sum(f.stat().st_size for f in directory.rglob("*") if f.is_file())
+        results["sizes"][str(size)] = entry
+        args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")  # after each size
+        print(json.dumps(entry, indent=2), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

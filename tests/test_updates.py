@@ -1,0 +1,128 @@
+"""Incremental updates: a newer version of a sitting replaces the older one, and equals a rebuild."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from indexer.build import build_index
+from indexer.store import Index
+
+from conftest import XML
+
+COMMONS_WMS = XML / "2009-10_wms" / "ministerial2009-10-26c.xml"  # gids uk.org.publicwhip/wms/2009-10-26c...
+LORDS_WMS = XML / "2009-10_lordswms" / "lordswms2009-10-26a.xml"  # gids uk.org.publicwhip/wms/2009-10-26a...: same prefix, other house
+_SPEECH = re.compile(r'<speech id="([^"]+)".*?</speech>', re.S)
+
+
+def _speeches(xml: str) -> list[re.Match]:
+    return list(_SPEECH.finditer(xml))
+
+
+def _revised(original: str) -> tuple[str, dict]:
+    """A re-release of the sitting: one speech reworded, one dropped, one added; the rest as they were."""
+    found = _speeches(original)
+    reworded, dropped = found[1], found[-1]
+    changed = reworded.group(0).replace("<p", "<p>Revised: the figures have been corrected.</p><p", 1)
+    opening = re.match(r"<speech[^>]*>", found[2].group(0)).group(0)
+    added = (re.sub(r'id="[^"]+"', 'id="uk.org.publicwhip/wms/2009-10-26c.999WS.0"', opening, count=1)
+             + "<p>A new written statement on lighthouses, their keepers and the cost of automating them.</p></speech>")
+    text = (original[: reworded.start()] + changed + original[reworded.end() : dropped.start()] + added
+            + original[dropped.end() :])
+    return text, {"reworded": reworded.group(1), "dropped": dropped.group(1),
+                  "added": "uk.org.publicwhip/wms/2009-10-26c.999WS.0"}
+
+
+def _write(folder: Path, name: str, text: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_bytes(text.encode("iso-8859-1", errors="xmlcharrefreplace"))
+    return path
+
+
+def _contents(index: Index) -> dict[str, tuple]:
+    return {p.id: (p.text, p.speaker.name, p.citation, p.house) for _, p in index.iter_passages()}
+
+
+def _vectors(index: Index) -> dict[str, np.ndarray]:
+    return {p.id: index.vectors_at([vec])[0] for vec, p in index.iter_passages()}
+
+
+def _assert_same_index(a: Index, b: Index) -> None:
+    assert _contents(a) == _contents(b)
+    va, vb = _vectors(a), _vectors(b)
+    for pid in va:
+        assert np.allclose(va[pid], vb[pid], atol=1e-5), pid
+
+
+@pytest.fixture(scope="module")
+def original() -> str:
+    return COMMONS_WMS.read_bytes().decode("iso-8859-1")
+
+
+def test_a_re_released_sitting_updates_in_place_and_equals_a_rebuild(tmp_path, original, encoder, members, monkeypatch):
+    revised, ids = _revised(original)
+    index_dir = tmp_path / "updated"
+    build_index([COMMONS_WMS, LORDS_WMS], index_dir, encoder, members)
+    before = Index(index_dir)
+    untouched = {p.id: vec for vec, p in before.iter_passages()
+                 if p.speech_id not in (ids["reworded"], ids["dropped"]) and p.house == "commons"}
+
+    embedded: list[str] = []
+    real_embed = encoder.embed_batch
+    monkeypatch.setattr(encoder, "embed_batch", lambda texts: embedded.extend(texts) or real_embed(texts))
+    monkeypatch.setattr(encoder, "cache", None)  # the index itself must spare unchanged passages, cache or not
+    summary = build_index([_write(tmp_path / "v2", COMMONS_WMS.name, revised)], index_dir, encoder, members)
+
+    after = Index(index_dir)
+    assert summary.speeches_removed == 1 and summary.speeches_replaced == len(_speeches(original)) - 1
+    assert not after.speech(ids["dropped"])
+    assert after.speech(ids["reworded"])[0].text.startswith("Revised: the figures have been corrected.")
+    assert after.speech(ids["added"])
+    assert after.speech(_speeches(LORDS_WMS.read_bytes().decode("iso-8859-1"))[0].group(1))  # the Lords' day stays
+
+    # Unchanged passages: same ids, vectors taken over, nothing embedded again.
+    assert summary.passages_reused >= len(untouched)
+    assert any(text.startswith("Revised") for text in embedded)  # the reworded speech was embedded
+    assert len(embedded) == summary.passages_embedded - summary.passages_reused
+    assert all(pid in {p.id for _, p in after.iter_passages()} for pid in untouched)
+    assert not set(embedded) & {p.text for _, p in before.iter_passages() if p.id in untouched}
+
+    monkeypatch.undo()
+    rebuilt = tmp_path / "rebuilt"
+    build_index([tmp_path / "v2" / COMMONS_WMS.name, LORDS_WMS], rebuilt, encoder, members)
+    _assert_same_index(after, Index(rebuilt))
+
+
+def test_a_newer_version_of_a_sitting_removes_what_it_no_longer_holds(tmp_path, original, encoder, members):
+    revised, ids = _revised(original)
+    newer = revised.replace("uk.org.publicwhip/wms/2009-10-26c.", "uk.org.publicwhip/wms/2009-10-26d.")
+    index_dir = tmp_path / "updated"
+    build_index([COMMONS_WMS, LORDS_WMS], index_dir, encoder, members)
+    old_commons = {p.speech_id for _, p in Index(index_dir).iter_passages() if p.house == "commons"}
+
+    summary = build_index([_write(tmp_path / "v-d", "ministerial2009-10-26d.xml", newer)], index_dir, encoder, members)
+    after = Index(index_dir)
+    held = {p.speech_id for _, p in after.iter_passages()}
+    assert not held & old_commons  # every speech of version c went: renamed (d) or dropped
+    assert summary.speeches_removed == len(old_commons)
+    assert after.speech(ids["added"].replace("26c.", "26d."))
+    assert {p.house for _, p in after.iter_passages()} == {"commons", "lords"}
+
+    rebuilt = tmp_path / "rebuilt"
+    build_index([tmp_path / "v-d" / "ministerial2009-10-26d.xml", LORDS_WMS], rebuilt, encoder, members)
+    _assert_same_index(after, Index(rebuilt))
+
+
+def test_re_indexing_unchanged_input_embeds_nothing_and_keeps_every_id(tmp_path, encoder, members, monkeypatch):
+    index_dir = tmp_path / "index"
+    build_index([COMMONS_WMS, LORDS_WMS], index_dir, encoder, members)
+    before = _contents(Index(index_dir))
+    monkeypatch.setattr(encoder, "cache", None)
+    monkeypatch.setattr(encoder, "embed_batch", lambda texts: pytest.fail(f"embedded {len(texts)} unchanged texts"))
+    summary = build_index([COMMONS_WMS, LORDS_WMS], index_dir, encoder, members)
+    assert summary.passages_reused == summary.passages_embedded == len(before)
+    assert _contents(Index(index_dir)) == before
