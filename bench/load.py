@@ -43,15 +43,16 @@ def real_queries() -> list[str]:
     return list(dict.fromkeys(row["original_query"] for row in rows))
 
 
-def requests_mix(queries: list[str], speech_ids: list[str]):
+def requests_mix(queries: list[str], speech_ids: list[str], search_params: Optional[dict] = None):
     """An endless, repeatable stream of (path, params): searches, some filtered, some "similar"."""
+    extra = search_params or {}
     for n, query in enumerate(itertools.cycle(queries)):
         if n % 10 == 3 and speech_ids:
             yield "/similar", {"speech_id": speech_ids[n % len(speech_ids)], "k": 10}
         elif n % 10 == 7:
-            yield "/search", {"q": query, "house": "lords" if n % 20 == 7 else "commons"}
+            yield "/search", {"q": query, "house": "lords" if n % 20 == 7 else "commons", **extra}
         else:
-            yield "/search", {"q": query}
+            yield "/search", {"q": query, **extra}
 
 
 def rss_bytes(pid: int) -> int:
@@ -88,8 +89,11 @@ def start_service(index: Path, env: Optional[dict] = None) -> tuple[subprocess.P
         time.sleep(0.5)
 
 
-def drive(base: str, pid: int, clients: int, seconds: float) -> dict:
-    """CLIENTS threads sending the real-query mix for SECONDS: latency, errors and the service's memory."""
+def drive(base: str, pid: int, clients: int, seconds: float, search_params: Optional[dict] = None) -> dict:
+    """CLIENTS threads sending the real-query mix for SECONDS: latency, errors and the service's memory.
+
+    search_params are added to every /search (e.g. {"mode": "dense", "highlight": "false"}).
+    """
     queries = real_queries()
     warm = httpx.Client(base_url=base, timeout=60)
     speech_ids = [r["speech_id"] for q in queries[:20]
@@ -104,7 +108,7 @@ def drive(base: str, pid: int, clients: int, seconds: float) -> dict:
     t0 = time.monotonic()
 
     def client(number: int) -> None:
-        mix = requests_mix(queries[number::clients] or queries, speech_ids)
+        mix = requests_mix(queries[number::clients] or queries, speech_ids, search_params)
         with httpx.Client(base_url=base, timeout=60) as http:
             for path, params in mix:
                 if stop.is_set():
@@ -140,6 +144,7 @@ def drive(base: str, pid: int, clients: int, seconds: float) -> dict:
     by_path = {path: [s[1] * 1000 for s in samples if s[3] == path] for path in sorted({s[3] for s in samples})}
     return {
         "clients": clients,
+        "search_params": search_params or {},
         "seconds": round(elapsed, 1),
         "requests": len(samples),
         "requests_per_second": round(len(samples) / elapsed, 1),
@@ -161,13 +166,17 @@ def main() -> None:
     parser.add_argument("--index", type=Path, required=True)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="added to every /search, e.g. --param mode=dense --param highlight=false")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "load.json")
     args = parser.parse_args()
+    search_params = dict(p.split("=", 1) for p in args.param)
 
     server, base, startup_s = start_service(args.index)
     try:
         result = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "index": str(args.index),
-                  "startup_seconds": round(startup_s, 1), **drive(base, server.pid, args.clients, args.seconds)}
+                  "startup_seconds": round(startup_s, 1),
+                  **drive(base, server.pid, args.clients, args.seconds, search_params)}
     finally:
         server.terminate()
         server.wait(timeout=30)

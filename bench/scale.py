@@ -25,7 +25,9 @@ Measured per size, in this order:
 3. ANN recall@10 against exact search (a flat index over the same vectors,
    same queries); the exact search's own latency is the baseline.
 4. over HTTP: `hansard-search serve` on the index, 1 then 8 clients for
-   --seconds each (bench/load.py's mix): p50/p99, errors, resident memory.
+   --seconds each (bench/load.py's mix): p50/p99, errors, resident memory;
+   once with the default search (hybrid, highlighted), once lean
+   (mode=dense, highlight=false). The clients run on the same 2 cores.
 Results: bench/results/scale.json.
 """
 
@@ -124,12 +126,18 @@ def recall_against_exact(directory: Path, query_vectors: np.ndarray) -> dict:
             "speed_up": round(pct(exact_ms, 50) / max(pct(ann_ms, 50), 1e-6), 1)}
 
 
+LEAN = {"mode": "dense", "highlight": "false"}  # the cheapest search a portal can ask for
+
+
 def over_http(directory: Path, seconds: float) -> dict:
+    """The default search (hybrid, highlighted) and the lean one, at 1 and 8 clients."""
     server, base, startup = start_service(directory)
     try:
         return {"startup_seconds": round(startup, 1),
                 "clients_1": drive(base, server.pid, 1, seconds),
-                "clients_8": drive(base, server.pid, 8, seconds)}
+                "clients_8": drive(base, server.pid, 8, seconds),
+                "dense_clients_1": drive(base, server.pid, 1, seconds, LEAN),
+                "dense_clients_8": drive(base, server.pid, 8, seconds, LEAN)}
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -142,6 +150,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=30, help="per HTTP run")
     parser.add_argument("--work", type=Path, default=Path("/tmp/hansard-scale"))
+    parser.add_argument("--reuse", action="store_true", help="keep an index already written under --work for a size")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "scale.json")
     args = parser.parse_args()
 
@@ -151,8 +160,12 @@ def main() -> None:
                "command": " ".join(sys.argv), "noise_sigma": NOISE_SIGMA, "sizes": {}}
     for size in args.sizes:
         directory = args.work / f"n{size}"
-        print(f"[{size}] writing", file=sys.stderr)
-        entry = build(source, size, directory)
+        if args.reuse and (directory / "CURRENT").is_file() and len(Index(directory)) == size:
+            written = Index(directory)
+            entry = {"passages": size, "index_type": written.manifest.index_type, "write_seconds": "reused"}
+        else:
+            print(f"[{size}] writing", file=sys.stderr)
+            entry = build(source, size, directory)
         print(f"[{size}] {entry}; in-process search", file=sys.stderr)
         entry["in_process_ms"], query_vectors = in_process(directory, queries)
         print(f"[{size}] {entry['in_process_ms']}; recall", file=sys.stderr)

@@ -60,6 +60,11 @@ class ServiceState:
     def load(self) -> None:
         """Load the model (unless given) and the index's live version. Raises on failure."""
         try:
+            import faiss
+
+            # One thread per request for the model and FAISS alike: with more,
+            # they fight each other and other requests for 2 cores.
+            faiss.omp_set_num_threads(self.settings.threads)
             if self.encoder is None:
                 self.encoder = load_encoder(self.settings.model, use_cache=False, threads=self.settings.threads)
             self.reload(reason="start")

@@ -354,15 +354,22 @@ class Searcher:
         filters = filters or Filters()
         self.check_known(filters)
         where = where_clause(filters)
-        if exclude_speech is not None:
-            where = Where(f"{where.sql + ' AND ' if where else ''}p.speech_id != ?", (*where.params, exclude_speech))
+        # The seed's own passages are dropped from the ranking here rather than
+        # excluded in SQL: a "not this speech" condition would turn an
+        # unfiltered search over the whole index into a filtered one.
+        seed = set(self.index.vecs_of_speech(exclude_speech).tolist()) if exclude_speech is not None else set()
         request = SearchRequest("", k=k, offset=offset, mode="dense", filters=filters, group_by=group_by)
+
         def rank(size: int) -> _Ranking:
-            scores, vecs = self.index.dense(vector, size, where)
-            return _Ranking(scores, vecs, exhausted=len(vecs) < size)
+            scores, vecs = self.index.dense(vector, size + len(seed), where)
+            keep = np.array([int(v) not in seed for v in vecs], dtype=bool)
+            return _Ranking(scores[keep], vecs[keep], exhausted=len(vecs) < size + len(seed))
 
         ranking = self._deep_enough(rank, max(MIN_POOL, k + offset), k + offset, group_by)
         total = self.index.count(where, _GROUP_KEYS[group_by])
+        if seed:
+            seed_where = Where(f"{where.sql + ' AND ' if where else ''}p.speech_id = ?", (*where.params, exclude_speech))
+            total -= self.index.count(seed_where, _GROUP_KEYS[group_by])
         page = self._page(parse_query(""), filters, request, total, ranking, sort_by_date=False)
         page.vector = vector
         return page
