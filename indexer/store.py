@@ -459,6 +459,7 @@ class Index:
         self._local = threading.local()
         self._selectors: dict = {}  # (filter SQL, parameters) -> (allowed vec ids, selector or None)
         self._selectors_lock = threading.Lock()
+        self._building: dict = {}  # filter key -> lock held while one request works it out
         try:
             count = self._db().execute("SELECT count(*) FROM passages").fetchone()[0]
         except sqlite3.DatabaseError as err:
@@ -563,6 +564,11 @@ class Index:
             return self.manifest.passages
         if not where and distinct == "p.speech_id":
             return self.manifest.speeches
+        if distinct == "p.vec":
+            with self._selectors_lock:
+                cached = self._selectors.get((where.sql, where.params))
+            if cached is not None:
+                return len(cached[0])
         sql = f"SELECT count(DISTINCT {distinct}) FROM passages p WHERE {where.sql or 1}"
         return self._db().execute(sql, where.params).fetchone()[0]
 
@@ -601,8 +607,18 @@ class Index:
         key = (where.sql, where.params)
         with self._selectors_lock:
             cached = self._selectors.get(key)
+            building = self._building.setdefault(key, threading.Lock()) if cached is None else None
         if cached is not None:
             return cached
+        # One request works a filter out; the others asking for it meanwhile wait for its answer.
+        with building:
+            with self._selectors_lock:
+                cached = self._selectors.get(key)
+            if cached is not None:
+                return cached
+            return self._build_allowed(key, where)
+
+    def _build_allowed(self, key, where: Where):
         allowed = self.matching(where)
         selector = None
         if len(allowed) > EXACT_FILTER_LIMIT:
@@ -613,6 +629,7 @@ class Index:
             selector.bits_owner = bits  # the selector reads this buffer: keep it alive with it
         with self._selectors_lock:
             self._selectors[key] = (allowed, selector)
+            self._building.pop(key, None)
             while len(self._selectors) > SELECTOR_CACHE:
                 self._selectors.pop(next(iter(self._selectors)))
         return allowed, selector
