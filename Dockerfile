@@ -9,6 +9,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     HANSARD_INDEX=/index \
+    HANSARD_MODEL_CACHE=/opt/hansard-models \
     HF_HUB_OFFLINE=1
 
 WORKDIR /app
@@ -18,7 +19,11 @@ COPY embeddings ./embeddings
 COPY service ./service
 
 # torch from PyTorch's CPU wheel index: the default wheel bundles CUDA (GBs).
+# The int8 ONNX export of the model is made here, once, so the service
+# starts in seconds and needs no writable cache.
 RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu . \
+    && python -c "from embeddings.encoder import load_encoder; load_encoder(use_cache=False)" \
+    && chmod -R a+rX /opt/hansard-models \
     && useradd --system --uid 1000 hansard
 USER hansard
 
