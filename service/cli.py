@@ -238,8 +238,10 @@ def serve(
         index = Index(index_dir)  # refuse a missing or broken index before loading the model
     except IndexError_ as e:
         _fail(str(e))
-    if index.model.name != model:
-        _fail(f"index {index_dir} was built with {index.model.name}, not {model}: serve it with --model {index.model.name}, "
+    built_with = index.model.name
+    del index  # only a check: the service opens its own (at 1M passages, keeping this one doubled the memory)
+    if built_with != model:
+        _fail(f"index {index_dir} was built with {built_with}, not {model}: serve it with --model {built_with}, "
               f"or rebuild it with `hansard-search index --rebuild --model {model}`")
     try:
         settings = Settings(index=index_dir, model=model, **({"allowed_origins": allow_origin} if allow_origin else {}))
