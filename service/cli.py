@@ -309,7 +309,8 @@ def search(
         err.print(f"[bold red]error:[/] {escape(str(e))}")
         raise typer.Exit(2)
     _print_page(page, offset, as_json, header={"query": query, "total": page.total, "k": k, "offset": offset,
-                                                "mode": mode, "sort": sort, "group_by": group_by})
+                                                "mode": mode, "sort": sort, "group_by": group_by},
+                highlights=searcher.highlight(page))
 
 
 @app.command()
@@ -392,17 +393,23 @@ def evaluate_command(
         out.print(format_table(report), markup=False)
 
 
-def _print_page(page, offset: int, as_json: bool, header: dict) -> None:
-    """Results as the API's JSON, or as text for a person: rank, speaker, date, citation, debate, passage."""
+def _print_page(page, offset: int, as_json: bool, header: dict, highlights: Optional[list] = None) -> None:
+    """Results as the API's JSON, or as text for a person: rank, speaker, date, citation, debate, passage.
+
+    With highlights (from `search`), the best sentences are shown in bold and the query's words marked.
+    """
+    marked = highlights or [None] * len(page.hits)
     if as_json:
-        results = [{**hit.passage.model_dump(mode="json"), "score": round(hit.score, 6), "matches": hit.matches}
-                   for hit in page.hits]
+        results = [{**hit.passage.model_dump(mode="json"), "score": round(hit.score, 6), "matches": hit.matches,
+                    **({"highlights": [vars(s) for s in found.sentences], "marks": found.marks,
+                        "highlighted_by": found.by} if found else {})}
+                   for hit, found in zip(page.hits, marked)]
         payload = {**header, "filters": page.filters.model_dump(mode="json"), "results": results}
         sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
         return
     if not page.hits:
         out.print("no results")
-    for rank, hit in enumerate(page.hits, start=offset + 1):
+    for rank, (hit, found) in enumerate(zip(page.hits, marked), start=offset + 1):
         p = hit.passage
         who = p.speaker.name or ("(procedural)" if p.procedural else "(speaker not named)")
         if p.speaker.party:
@@ -410,7 +417,12 @@ def _print_page(page, offset: int, as_json: bool, header: dict) -> None:
         extra = f"  [dim]{hit.matches} matching passages[/]" if hit.matches and hit.matches > 1 else ""
         out.print(f"[bold]{rank}.[/] [cyan]{escape(who)}[/]  {p.date or ''}  [dim]score {hit.score:.3f}[/]{extra}")
         out.print(f"   {escape(p.citation or p.reference or 'no column reference')}  ·  {escape(p.debate or '')}")
-        out.print(Padding(Text(p.text), (0, 0, 1, 3)))
+        text = Text(p.text)
+        for sentence in found.sentences if found else []:
+            text.stylize("bold", sentence.start, sentence.end)
+        for start, end in found.marks if found else []:
+            text.stylize("reverse", start, end)
+        out.print(Padding(text, (0, 0, 1, 3)))
     unit = {"passage": "passages", "speech": "speeches", "debate": "debates"}[header["group_by"]]
     err.print(f"[dim]{page.total} matching {unit}[/]")
 

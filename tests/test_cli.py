@@ -45,6 +45,11 @@ def test_search_puts_the_contribution_page_first_with_its_reference(cli_index, c
     top = body["results"][0]
     assert top["speech_id"].startswith("contribution/") and top["reference"] == "823 cc554-7GC"
     assert len(body["results"]) == 3
+    # The same highlights as the API: sentences with exact offsets, and the query's words.
+    assert top["highlighted_by"] == "words" and top["highlights"]
+    for sentence in top["highlights"]:
+        assert top["text"][sentence["start"]:sentence["end"]] == sentence["text"]
+    assert "HS2" in [top["text"][a:b] for a, b in top["marks"]]
 
 
 def test_search_prints_speaker_and_reference(cli_index, cache_dir):
