@@ -10,7 +10,6 @@ import datetime as dt
 import logging
 import threading
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Annotated, Literal, Optional
 
 from fastapi import Depends, FastAPI, HTTPException, Path as PathParam, Query, Request

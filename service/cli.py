@@ -10,7 +10,6 @@ skipped (listed with their reasons); 1 failed, nothing changed; 2 bad usage;
 from __future__ import annotations
 
 import json
-import os
 import sys
 from datetime import date
 from pathlib import Path

@@ -1,6 +1,5 @@
 """Find similar: by passage, by whole speech, by text; never the seed's own speech."""
 
-from urllib.parse import quote
 
 import pytest
 
