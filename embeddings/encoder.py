@@ -64,11 +64,12 @@ MODELS: dict[str, tuple[str, Callable[[Path], Path]]] = {
 }
 
 
+def _cache_root() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")) / "hansard-search"
+
+
 def default_cache_dir() -> Path:
-    root = os.environ.get("HANSARD_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "hansard-search"
-    )
-    return Path(root)
+    return Path(os.environ.get("HANSARD_CACHE_DIR") or _cache_root())
 
 
 def model_cache_dir() -> Path:
@@ -77,10 +78,7 @@ def model_cache_dir() -> Path:
     Apart from the embedding cache, so that runs with a fresh embedding cache
     (tests, benchmarks) still share the one export.
     """
-    root = os.environ.get("HANSARD_MODEL_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "hansard-search", "models"
-    )
-    return Path(root)
+    return Path(os.environ.get("HANSARD_MODEL_CACHE") or _cache_root() / "models")
 
 
 class Encoder:

@@ -188,7 +188,7 @@ def write_index(index_dir: Path, passages: Sequence[Passage], vectors: np.ndarra
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)  # (and if the process dies here, the next build removes it)
         raise
-    previous = _current_name(index_dir)
+    previous = live_version(index_dir)
     os.replace(building, index_dir / version)
     _write_atomic(index_dir / CURRENT, version + "\n")
     _fsync(index_dir)
@@ -199,7 +199,8 @@ def write_index(index_dir: Path, passages: Sequence[Passage], vectors: np.ndarra
     return manifest
 
 
-def _current_name(index_dir: Path) -> Optional[str]:
+def live_version(index_dir: Path) -> Optional[str]:
+    """The version directory CURRENT names (None when there is none or it is unreadable)."""
     try:
         return (index_dir / CURRENT).read_text(encoding="utf-8").strip() or None
     except (OSError, UnicodeDecodeError):
@@ -466,6 +467,10 @@ class Index:
             raise IndexError_(f"index {index_dir}: cannot read {METADATA}: {err}; {rebuild}") from err
         if count != self.manifest.passages:
             raise IndexError_(f"index {index_dir} is inconsistent: {METADATA} holds {count} passages, manifest says {self.manifest.passages}")
+
+    def connection(self) -> sqlite3.Connection:
+        """This thread's read-only connection (for a caller that must bound its queries' time)."""
+        return self._db()
 
     def _db(self) -> sqlite3.Connection:
         # One read-only connection per thread: SQLite connections are not shared.

@@ -17,20 +17,12 @@ from contextlib import contextmanager
 from typing import Iterator, Optional
 
 from embeddings.encoder import Encoder, load_encoder
-from indexer.store import CURRENT
+from indexer.store import live_version
 from service.observability import Metrics
 from service.search import Searcher
 from service.settings import Settings
 
 log = logging.getLogger("hansard")
-
-
-def live_version(index_dir) -> Optional[str]:
-    """The version directory the index's CURRENT file names (None when there is none)."""
-    try:
-        return (index_dir / CURRENT).read_text(encoding="utf-8").strip() or None
-    except OSError:
-        return None
 
 
 class Unavailable(Exception):
@@ -151,7 +143,7 @@ class ServiceState:
     def deadline(self, searcher: Searcher) -> Iterator[None]:
         """Abort this thread's index queries once `query_timeout` seconds have passed (503)."""
         limit = self.settings.query_timeout
-        db = searcher.index._db()  # this thread's connection
+        db = searcher.index.connection()
         ends = time.monotonic() + limit
         db.set_progress_handler(lambda: 1 if time.monotonic() > ends else 0, 1_000)
         try:

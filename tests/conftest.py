@@ -23,6 +23,15 @@ CONTRIBUTION_PAGE = DATA / "contribution-pages" / "procurement-bill-hl-823-cc554
 SMALL_SLICE = [CONTRIBUTION_PAGE, XML / "2009-10_westminhall", XML / "2009-10_wms"]
 
 
+def free_port() -> int:
+    """A loopback port nothing listens on now, for a live server in a test."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def pytest_configure(config):
     if not XML.is_dir():
         raise pytest.UsageError(f"test data not found at {DATA}: set HANSARD_TEST_DATA to the shared data folder")

@@ -13,7 +13,6 @@ import csv
 import io
 import os
 import shutil
-import socket
 import threading
 import time
 from functools import partial
@@ -27,7 +26,8 @@ from playwright.sync_api import expect
 from service.app import create_app
 from service.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ROOT, free_port
+
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # Chromium's own calls home are refused by a closed network; these keep it quiet and fast.
@@ -36,19 +36,13 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 SCREENSHOTS = ROOT / "docs" if os.environ.get("HANSARD_UPDATE_SCREENSHOTS") else None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class _Quiet(SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
 
 def _serve_folder(folder: Path):
-    server = ThreadingHTTPServer(("127.0.0.1", _free_port()), partial(_Quiet, directory=str(folder)))
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), partial(_Quiet, directory=str(folder)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 
@@ -67,7 +61,7 @@ def portals(tmp_path_factory):
 def live_service(small_index, encoder, portals):
     """The real app under uvicorn on 127.0.0.1, allowing the first portal's origin."""
     _, allowed_origin, _ = portals
-    port = _free_port()
+    port = free_port()
     app = create_app(Settings(index=small_index, allowed_origins=[allowed_origin]), encoder=encoder)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -10,7 +10,7 @@ import time
 import httpx
 import pytest
 
-from conftest import SMALL_SLICE, XML
+from conftest import SMALL_SLICE, XML, free_port
 
 HS2_QUERY = "Chinese surveillance cameras bought for HS2"
 
@@ -85,7 +85,7 @@ def test_index_reports_skipped_files_and_exits_3(tmp_path, cache_dir):
 
 def test_serve_answers_over_http(cli_index, cache_dir):
     index_dir, _ = cli_index
-    port = _free_port()
+    port = free_port()
     command = shutil.which("hansard-search", path=os.path.dirname(sys.executable)) or "hansard-search"
     server = subprocess.Popen(
         [command, "serve", "--index", str(index_dir), "--port", str(port), "--allow-origin", "https://portal.example"],
@@ -120,14 +120,6 @@ def test_serve_refuses_a_malformed_allowed_origin(cli_index, cache_dir):
     run = hansard_search("serve", "--index", index_dir, "--allow-origin", "portal.example/path", cache_dir=cache_dir)
     assert run.returncode == 2
     assert "--allow-origin" in run.stderr and "portal.example/path" in run.stderr
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_search_filters_modes_and_grouping_on_the_command_line(cli_index, cache_dir):
