@@ -5,6 +5,10 @@ cannot be read is reported (with file, line and reason) and skipped; the rest
 is indexed. Speeches already in the index are kept unless the run brings a new
 version of the same speech id, so a day can be added without re-reading the
 rest. The new index version only becomes live once it is complete.
+
+With a database URL the same run loads PostgreSQL instead (indexer.pgstore):
+in batches of whole sittings, each replaced in one transaction, so a run
+that stops part-way leaves every sitting either old or new, never half.
 """
 
 from __future__ import annotations
@@ -27,6 +31,11 @@ from indexer.records import Passage, Speech
 from indexer.store import ANN_THRESHOLD, Index, IndexError_, IndexLocked, Manifest, is_index, lock_index, write_index
 
 DEFAULT_MAX_FILE_MB = 100
+# Passages embedded and written per PostgreSQL transaction (whole sittings:
+# a batch may run over to finish its last sitting).
+DEFAULT_BATCH_PASSAGES = 2_000
+
+BatchReport = Callable[[int, int], None]  # (passages written so far, passages in all)
 
 
 class BuildError(Exception):
@@ -73,14 +82,26 @@ def build_index(
     wrap_files: Optional[FileWrapper] = None,
     max_file_mb: Optional[float] = DEFAULT_MAX_FILE_MB,
     ann_threshold: Optional[int] = ANN_THRESHOLD,
+    database_url: Optional[str] = None,
+    batch_passages: int = DEFAULT_BATCH_PASSAGES,
+    report: Optional[BatchReport] = None,
 ) -> BuildSummary:
-    """Index sources into index_dir (merging with what is there unless rebuild).
+    """Index sources into index_dir, or into PostgreSQL when database_url is given (merging unless rebuild).
 
-    One run at a time per index: a second run on the same directory is
-    refused while the first holds its lock (which the system releases when
-    a run ends, however it ends). Files over max_file_mb (None or 0: no
-    limit) are skipped unread.
+    One run at a time per index directory: a second run on the same
+    directory is refused while the first holds its lock (which the system
+    releases when a run ends, however it ends). PostgreSQL takes many
+    writers at once. Files over max_file_mb (None or 0: no limit) are
+    skipped unread.
     """
+    if database_url:
+        summary = BuildSummary()
+        _prepare_database(database_url, encoder, rebuild)
+        started = time.perf_counter()
+        max_bytes = int(max_file_mb * MB) if max_file_mb else None
+        speeches = _read_all(sources, members, summary, wrap_files or (lambda files: files), max_bytes)
+        summary.seconds["read"] = time.perf_counter() - started
+        return _write_database(speeches, database_url, encoder, summary, progress, batch_passages, report)
     with _locked(index_dir):
         summary = BuildSummary()
         previous = _open_previous(index_dir, encoder, rebuild)
@@ -91,17 +112,33 @@ def build_index(
         return _embed_merge_write(speeches, previous, index_dir, encoder, summary, progress, ann_threshold)
 
 
-def index_speeches(speeches: list[Speech], index_dir: Path, encoder: Encoder) -> BuildSummary:
+def index_speeches(speeches: list[Speech], index_dir: Path, encoder: Encoder,
+                   database_url: Optional[str] = None) -> BuildSummary:
     """Add speeches to the index (replacing any with the same id) as one new version: the admin API's write."""
+    if database_url:
+        _prepare_database(database_url, encoder, rebuild=False)
+        summary = BuildSummary(speeches_read=len(speeches))
+        return _write_database(speeches, database_url, encoder, summary, progress=False, batch_passages=10**9)
     with _locked(index_dir):
         summary = BuildSummary(speeches_read=len(speeches))
         previous = _open_previous(index_dir, encoder, rebuild=False)
         return _embed_merge_write(speeches, previous, index_dir, encoder, summary, progress=False)
 
 
-def remove_speeches(index_dir: Path, speech_ids: Iterable[str]) -> BuildSummary:
+def remove_speeches(index_dir: Path, speech_ids: Iterable[str], database_url: Optional[str] = None) -> BuildSummary:
     """A new version without these speeches; their passages and vectors go, the rest is untouched."""
     unwanted = set(speech_ids)
+    if database_url:
+        from indexer.pgstore import PgIndex, write_passages
+
+        try:
+            result = write_passages(database_url, [], np.zeros((0, 1)), unwanted, remove_only=True)
+            store = PgIndex(database_url)
+        except IndexError_ as err:
+            raise BuildError(str(err)) from err
+        store.close()
+        return BuildSummary(speeches_removed=len(result.speeches_removed), manifest=store.manifest,
+                            passages=store.manifest.passages, speeches_kept=store.manifest.speeches)
     with _locked(index_dir):
         try:
             previous = Index(index_dir)
@@ -280,3 +317,104 @@ def find_members_folder(sources: Iterable[Path]) -> Optional[Path]:
             if candidate.is_dir():
                 return candidate
     return None
+
+
+# ---------------------------------------------------------------- PostgreSQL
+
+
+def _prepare_database(database_url: str, encoder: Encoder, rebuild: bool) -> None:
+    """Bring the store's schema up to date (creating it on first use); with rebuild, start it afresh."""
+    from indexer.pgstore import drop_store, migrate
+
+    try:
+        if rebuild:
+            drop_store(database_url)
+        migrate(database_url, encoder.info)
+    except IndexError_ as err:
+        raise BuildError(str(err)) from err
+
+
+def _sitting_batches(speeches: list[Speech], passages_of: Callable[[Speech], list[Passage]],
+                     batch_passages: int) -> Iterator[list[tuple[Speech, list[Passage]]]]:
+    """The speeches with their passages, in batches of about batch_passages, never splitting a sitting."""
+    from indexer.pgstore import sitting_of
+
+    sittings: dict = {}
+    for speech in speeches:
+        sittings.setdefault(sitting_of(speech) or ("speech", speech.id), []).append(speech)
+    batch, size = [], 0
+    for group in sittings.values():
+        for speech in group:
+            passages = passages_of(speech)
+            batch.append((speech, passages))
+            size += len(passages)
+        if size >= batch_passages:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def _write_database(speeches: list[Speech], database_url: str, encoder: Encoder, summary: BuildSummary,
+                    progress: bool, batch_passages: int, report: Optional[BatchReport] = None) -> BuildSummary:
+    """Split, embed and write speeches to PostgreSQL, one transaction per batch of whole sittings.
+
+    Each batch replaces its speeches and every speech of its ParlParse
+    sittings (a newer version of a sitting file holds all of it). A passage
+    whose id and text the store already holds keeps its stored vector.
+    """
+    from indexer.pgstore import PgIndex, connect, existing_vectors, sitting_of, write_passages
+
+    def passages_of(speech: Speech) -> list[Passage]:
+        return speech_passages(speech, encoder.max_tokens, encoder.count_tokens)
+
+    total = sum(len(s.paragraphs) for s in speeches)  # an estimate for progress: long paragraphs split further
+    done = 0
+    removed: set = set()
+    try:
+        with connect(database_url) as conn:
+            for batch in _sitting_batches(speeches, passages_of, batch_passages):
+                started = time.perf_counter()
+                passages = [p for _, ps in batch for p in ps]
+                speech_ids = {speech.id for speech, _ in batch}
+                sittings = {key for speech, _ in batch if (key := sitting_of(speech))}
+                held = existing_vectors(conn, speech_ids, sittings)
+                vectors = np.zeros((len(passages), encoder.info.dimension), dtype=np.float32)
+                todo = []
+                for i, passage in enumerate(passages):
+                    stored = held.get(passage.id)
+                    if stored is not None and stored[0] == passage.text:
+                        vectors[i] = stored[1]
+                    else:
+                        todo.append(i)
+                hits_before = encoder.cache_hits
+                if todo:
+                    vectors[todo] = encoder.encode([passages[i].text for i in todo], progress=False)
+                summary.passages_embedded += len(passages)
+                summary.passages_reused += len(passages) - len(todo)
+                summary.passages_cached += encoder.cache_hits - hits_before
+                summary.seconds["embed"] = summary.seconds.get("embed", 0.0) + time.perf_counter() - started
+                started = time.perf_counter()
+                result = write_passages(conn, passages, vectors, speech_ids, sittings)
+                summary.seconds["store"] = summary.seconds.get("store", 0.0) + time.perf_counter() - started
+                summary.speeches_replaced += result.speeches_replaced
+                removed.update(result.speeches_removed)
+                done += sum(len(speech.paragraphs) for speech, _ in batch)
+                if report is not None:
+                    report(min(done, total), total)
+        store = PgIndex(database_url)
+    except IndexError_ as err:
+        raise BuildError(str(err)) from err
+    except Exception as err:
+        import psycopg
+
+        if isinstance(err, psycopg.Error):
+            raise BuildError(f"writing to the database failed: {str(err).strip()}; batches already written "
+                             f"stay (each is whole); run the same command again to finish") from err
+        raise
+    store.close()
+    summary.speeches_removed = len(removed)
+    summary.manifest = store.manifest
+    summary.passages = store.manifest.passages
+    summary.speeches_kept = store.manifest.speeches - len(speeches)
+    return summary

@@ -26,6 +26,7 @@ import re
 import shutil
 import sqlite3
 import threading
+import time
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -40,6 +41,8 @@ except ImportError:  # not on Windows: builds there are not locked against each 
     fcntl = None
 
 from embeddings.encoder import ModelInfo
+from indexer.backend import QueryTimeout, Where
+from indexer.fusion import fill_missing, weighted_fusion
 from indexer.query import Filters, ParsedQuery, fts_phrase
 from indexer.records import Column, Passage, Speaker
 
@@ -298,24 +301,19 @@ def _remove_stale_versions(index_dir: Path, keep: set) -> None:
 # ---------------------------------------------------------------- which passages may match
 
 
-@dataclass(frozen=True)
-class Where:
-    """A SQL condition on `passages p`, with its parameters; empty means every passage."""
-
-    sql: str = ""
-    params: tuple = ()
-
-    def __bool__(self) -> bool:
-        return bool(self.sql)
-
-    def and_(self) -> str:
-        return f" AND ({self.sql})" if self.sql else ""
+# Facets and groups (indexer.backend's names) as SQLite expressions.
+FACET_SQL = {"speaker": "p.speaker_name", "party": "p.party", "house": "p.house", "section": "p.section",
+             "month": "substr(p.date, 1, 7)", "year": "substr(p.date, 1, 4)", "debate": "p.debate"}
+GROUP_SQL = {"passage": "p.vec", "speech": "p.speech_id", "debate": "coalesce(p.date, '') || '|' || coalesce(p.debate, '')"}
 
 
-def where_clause(filters: Filters, query: Optional[ParsedQuery] = None) -> Where:
+def where_clause(filters: Filters, query: Optional[ParsedQuery] = None, speech_id: Optional[str] = None) -> Where:
     """Exact filters and the query's phrase and exclusion constraints, as SQL."""
     parts: list[str] = []
     params: list = []
+    if speech_id is not None:
+        parts.append("p.speech_id = ?")
+        params.append(speech_id)
     if filters.speaker:
         parts.append("p.speaker_name LIKE ? ESCAPE '\\'")
         params.append(f"%{_like_escape(filters.speaker)}%")
@@ -468,9 +466,30 @@ class Index:
         if count != self.manifest.passages:
             raise IndexError_(f"index {index_dir} is inconsistent: {METADATA} holds {count} passages, manifest says {self.manifest.passages}")
 
-    def connection(self) -> sqlite3.Connection:
-        """This thread's read-only connection (for a caller that must bound its queries' time)."""
-        return self._db()
+    @property
+    def location(self) -> str:
+        return str(self.dir)
+
+    @property
+    def version(self) -> str:
+        return self.path.name
+
+    where = staticmethod(where_clause)
+
+    @contextlib.contextmanager
+    def deadline(self, seconds: float) -> Iterator[None]:
+        """Stop this thread's SQLite queries after `seconds` (QueryTimeout)."""
+        db = self._db()
+        ends = time.monotonic() + seconds
+        db.set_progress_handler(lambda: 1 if time.monotonic() > ends else 0, 1_000)
+        try:
+            yield
+        except sqlite3.OperationalError as err:
+            if "interrupted" not in str(err):
+                raise
+            raise QueryTimeout(str(err)) from err
+        finally:
+            db.set_progress_handler(None, 0)
 
     def _db(self) -> sqlite3.Connection:
         # One read-only connection per thread: SQLite connections are not shared.
@@ -563,7 +582,8 @@ class Index:
         sql = f"SELECT p.vec FROM passages p WHERE {where.sql or 1} ORDER BY p.date {order}, p.vec LIMIT ?"
         return np.fromiter((row[0] for row in self._db().execute(sql, (*where.params, limit))), dtype=np.int64)
 
-    def count(self, where: Where, distinct: str = "p.vec") -> int:
+    def count(self, where: Where, group: str = "passage") -> int:
+        distinct = GROUP_SQL[group]
         # Unfiltered, the manifest knows (counting 1M rows takes ~40 ms).
         if not where and distinct == "p.vec":
             return self.manifest.passages
@@ -666,16 +686,35 @@ class Index:
         rows = self._fts(sql, (fts_query, *where.params, k, offset))
         return np.array([r[1] for r in rows], dtype=np.float32), np.array([r[0] for r in rows], dtype=np.int64)
 
-    def keyword_count(self, fts_query: str, where: Where = Where(), distinct: str = "p.vec") -> int:
+    def keyword_count(self, fts_query: str, where: Where = Where(), group: str = "passage") -> int:
         sql = (
-            f"SELECT count(DISTINCT {distinct}) FROM passages_fts JOIN passages p ON p.vec = passages_fts.rowid "
+            f"SELECT count(DISTINCT {GROUP_SQL[group]}) FROM passages_fts JOIN passages p ON p.vec = passages_fts.rowid "
             f"WHERE passages_fts MATCH ?{where.and_()}"
         )
         return self._fts(sql, (fts_query, *where.params))[0][0]
 
-    def facet_counts(self, expression: str, vecs: Optional[np.ndarray] = None, where: Where = Where(),
+    def hybrid(self, query: np.ndarray, fts_query: str, k: int, where: Where, dense_weight: float,
+               weights: tuple[float, float, float]) -> tuple[np.ndarray, np.ndarray, bool]:
+        """Dense and keyword candidates (k of each), fused by a weighted sum of min-max normalised scores."""
+        dense_scores, dense_vecs = self.dense(query, k, where)
+        kw_scores, kw_vecs = self.keyword(fts_query, k, where, weights)
+        exhausted = len(dense_vecs) < k and len(kw_vecs) < k
+        # Every candidate gets its exact dense score (cheap). A dense candidate
+        # missing from the keyword list scores at most what the list's last
+        # one did (or nothing, when the list holds every keyword match):
+        # asking FTS5 for the BM25 of given rows costs as much as a search.
+        union = np.unique(np.concatenate([dense_vecs, kw_vecs]))
+        dense_all, union_sorted = self.dense_scores(query, union)
+        floor = float(kw_scores.min()) if len(kw_vecs) >= k else 0.0
+        bm25_all = fill_missing(dict(zip(kw_vecs.tolist(), kw_scores.tolist())), union_sorted, floor)
+        fused = weighted_fusion(dense_all, bm25_all, dense_weight)
+        order = np.argsort(-fused, kind="stable")
+        return fused[order], union_sorted[order], exhausted
+
+    def facet_counts(self, facet: str, vecs: Optional[np.ndarray] = None, where: Where = Where(),
                      fts: Optional[str] = None, limit: int = 50) -> list[tuple]:
-        """(value, count) of a SQL expression over given passages, or over those `where` (and `fts`) match."""
+        """(value, count) of a facet over given passages, or over those `where` (and `fts`) match."""
+        expression = FACET_SQL[facet]
         if vecs is not None:
             ids = [int(v) for v in vecs]
             sql = (f"SELECT {expression} AS value, count(*) AS n FROM passages p WHERE p.vec IN ({','.join('?' * len(ids))}) "

@@ -71,7 +71,8 @@ def admin_router(state: ServiceState, token: str) -> APIRouter:
             raise HTTPException(422, f"speeches: speech id {duplicate!r} is given twice")
         with write_lock:
             try:
-                summary = index_speeches(batch.speeches, state.settings.index, searcher.locked_encoder())
+                summary = index_speeches(batch.speeches, state.settings.index, searcher.locked_encoder(),
+                                         database_url=state.settings.database_url)
             except BuildError as err:
                 raise HTTPException(409, f"speeches: {err}") from err
             state.reload(reason="admin write")
@@ -84,7 +85,7 @@ def admin_router(state: ServiceState, token: str) -> APIRouter:
         state.current()
         with write_lock:
             try:
-                summary = remove_speeches(state.settings.index, [speech_id])
+                summary = remove_speeches(state.settings.index, [speech_id], database_url=state.settings.database_url)
             except BuildError as err:
                 raise HTTPException(409, f"speech_id: {err}") from err
             if not summary.speeches_removed:

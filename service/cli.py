@@ -43,11 +43,39 @@ ModelName = Annotated[
     str,
     typer.Option("--model", envvar="HANSARD_MODEL", help=f"Embedding model: {', '.join(MODELS)}."),
 ]
+DatabaseUrl = Annotated[
+    Optional[str],
+    typer.Option("--database-url", envvar="HANSARD_DATABASE_URL", show_envvar=False,
+                 help="Use PostgreSQL (with pgvector) instead of the index directory: postgresql://user@host:5432/db "
+                      "(default: $HANSARD_DATABASE_URL)."),
+]
 
 
 def _fail(message: str) -> None:
     err.print(f"[bold red]error:[/] {escape(message)}")
     raise typer.Exit(EXIT_FAILED)
+
+
+def _check_database_url(url: Optional[str], option: str = "--database-url") -> Optional[str]:
+    if url is not None and not url.strip():
+        return None
+    if url is not None and not url.startswith(("postgresql://", "postgres://")):
+        err.print(f"[bold red]error:[/] {option} must be a postgresql:// URL (e.g. postgresql://user@host:5432/hansard)")
+        raise typer.Exit(EXIT_USAGE)
+    return url
+
+
+def _open_searcher(index_dir: Path, database_url: Optional[str], model: str, use_cache: bool = False):
+    """The store (directory or database) and the model, opened for searching; fails with a message."""
+    from embeddings.encoder import load_encoder
+    from indexer.store import IndexError_
+    from service.search import Searcher
+
+    database_url = _check_database_url(database_url)
+    try:
+        return Searcher.open(index_dir, load_encoder(model, use_cache=use_cache), database_url=database_url)
+    except (IndexError_, ValueError, RuntimeError) as e:
+        _fail(str(e))
 
 
 @app.command()
@@ -65,12 +93,16 @@ def index(
         "--max-file-mb", min=0, help="Skip, unread, any file larger than this many MB (0: no limit).")] = 100,
     ann_threshold: Annotated[int, typer.Option(
         min=0, help="Above this many passages, use an approximate (HNSW) vector index instead of exact search.")] = 200_000,
+    database_url: DatabaseUrl = None,
+    batch_size: Annotated[int, typer.Option(
+        min=1, help="With --database-url: passages embedded and written per transaction (whole sittings).")] = 2_000,
 ) -> None:
-    """Read speeches from SOURCES, embed their paragraphs and write (or update) the index."""
+    """Read speeches from SOURCES, embed their paragraphs and write (or update) the index, or the PostgreSQL store."""
     from indexer.build import BuildError, build_index, find_members_folder
     from indexer.members import MemberDirectory
     from embeddings.encoder import load_encoder
 
+    database_url = _check_database_url(database_url)
     members = members or find_members_folder(sources)
     if members is not None and not members.is_dir():
         _fail(f"members folder {members} does not exist")
@@ -90,17 +122,33 @@ def index(
         with progress:
             yield from progress.track(files, description="reading files")
 
+    loading = Progress(
+        TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=err, disable=quiet, transient=True,
+    )
+    task = loading.add_task("embedding and writing paragraphs", total=None)
+
+    def report(done: int, total: int) -> None:
+        loading.start()
+        loading.update(task, completed=done, total=total)
+
     try:
         summary = build_index(sources, index_dir, encoder, directory, rebuild=rebuild, progress=not quiet,
                               wrap_files=wrap_files, max_file_mb=max_file_mb,
-                              ann_threshold=ann_threshold)
+                              ann_threshold=ann_threshold, database_url=database_url,
+                              batch_passages=batch_size, report=report)
     except BuildError as e:
         _fail(str(e))
     except OSError as e:  # the index could not be written: disk full, no permission, a file in the way
         _fail(f"cannot write the index {index_dir}: {e}; the index is unchanged")
     except KeyboardInterrupt:
-        err.print("interrupted: the index is unchanged; run the same command again to index these sources")
+        if database_url:
+            err.print("interrupted: the batches written so far stay (each whole); run the same command again to finish")
+        else:
+            err.print("interrupted: the index is unchanged; run the same command again to index these sources")
         raise typer.Exit(130)
+    finally:
+        loading.stop()
 
     seconds = summary.seconds
     fresh = summary.passages_embedded - summary.passages_reused - summary.passages_cached
@@ -113,8 +161,14 @@ def index(
     if summary.speeches_kept or summary.speeches_replaced or summary.speeches_removed:
         err.print(f"kept {summary.speeches_kept} speeches from the previous index; replaced {summary.speeches_replaced}; "
                   f"removed {summary.speeches_removed} that newer versions of their sittings no longer hold")
+    if database_url:
+        from indexer.pgstore import redact
+
+        where = f"database {redact(database_url)}"
+    else:
+        where = f"index {index_dir}"
     err.print(
-        f"index {index_dir}: {summary.passages} passages, {summary.speeches} speeches, "
+        f"{where}: {summary.passages} passages, {summary.speeches} speeches, "
         f"model {encoder.info.key} (members data: {members or 'none'})"
     )
     if summary.superseded:
@@ -222,28 +276,38 @@ def serve(
     allow_origin: Annotated[Optional[list[str]], typer.Option(
         help="An origin (https://portal.example) whose pages may frame /embed and read the API; repeatable. "
              "Default: HANSARD_ALLOWED_ORIGINS, else none.")] = None,
+    database_url: DatabaseUrl = None,
+    database_read_url: Annotated[Optional[str], typer.Option(
+        "--database-read-url", envvar="HANSARD_DATABASE_READ_URL", show_envvar=False,
+        help="With --database-url: a read-only replica that takes every query (default: $HANSARD_DATABASE_READ_URL).")] = None,
 ) -> None:
-    """Serve the index over HTTP: the search page at /, API docs at /docs."""
+    """Serve the index (or the PostgreSQL store) over HTTP: the search page at /, API docs at /docs."""
     import uvicorn
     from pydantic import ValidationError
 
-    from indexer.store import Index, IndexError_
+    from indexer.backend import open_store
+    from indexer.store import IndexError_
     from service.app import create_app
     from service.settings import Settings
 
     from service.observability import configure_logging
 
+    database_url = _check_database_url(database_url)
+    database_read_url = _check_database_url(database_read_url, "--database-read-url")
     try:
-        index = Index(index_dir)  # refuse a missing or broken index before loading the model
+        # Refuse a missing or broken store before loading the model. Only a
+        # check: the service opens its own (at 1M passages, keeping this one doubled the memory).
+        store = open_store(index_dir, database_url, database_read_url)
     except IndexError_ as e:
         _fail(str(e))
-    built_with = index.model.name
-    del index  # only a check: the service opens its own (at 1M passages, keeping this one doubled the memory)
+    built_with, location = store.model.name, store.location
+    del store
     if built_with != model:
-        _fail(f"index {index_dir} was built with {built_with}, not {model}: serve it with --model {built_with}, "
+        _fail(f"index {location} was built with {built_with}, not {model}: serve it with --model {built_with}, "
               f"or rebuild it with `hansard-search index --rebuild --model {model}`")
     try:
-        settings = Settings(index=index_dir, model=model, **({"allowed_origins": allow_origin} if allow_origin else {}))
+        settings = Settings(index=index_dir, model=model, database_url=database_url, database_read_url=database_read_url,
+                            **({"allowed_origins": allow_origin} if allow_origin else {}))
     except ValidationError as e:
         first = e.errors()[0]
         option = "--allow-origin" if first["loc"] == ("allowed_origins",) else "HANSARD_" + str(first["loc"][0]).upper()
@@ -274,6 +338,7 @@ def search(
     debate: Annotated[Optional[str], typer.Option(help="Words of the debate title.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON instead of text.")] = False,
     model: ModelName = DEFAULT_MODEL,
+    database_url: DatabaseUrl = None,
 ) -> None:
     """Print the passages that best match QUERY, with speaker and Hansard reference."""
     from pydantic import ValidationError
@@ -297,10 +362,7 @@ def search(
         first = e.errors()[0]
         err.print(f"[bold red]error:[/] {'.'.join(map(str, first['loc'])) or 'date_from'}: {escape(first['msg'])}")
         raise typer.Exit(2)
-    try:
-        searcher = Searcher.open(index_dir, load_encoder(model, use_cache=False))
-    except (IndexError_, ValueError, RuntimeError) as e:
-        _fail(str(e))
+    searcher = _open_searcher(index_dir, database_url, model)
     request = SearchRequest(query, k=k, offset=offset, mode=mode, filters=filters, sort=sort, group_by=group_by)
     try:
         page = searcher.search(request)
@@ -323,6 +385,7 @@ def similar(
     group_by: Annotated[str, typer.Option("--group-by", help="speech (one per speech) or passage.")] = "speech",
     as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON instead of text.")] = False,
     model: ModelName = DEFAULT_MODEL,
+    database_url: DatabaseUrl = None,
 ) -> None:
     """Print the speeches (or passages) most like a passage, a whole speech or a text; never the seed's own speech."""
     from embeddings.encoder import load_encoder
@@ -336,14 +399,44 @@ def similar(
     if group_by not in ("speech", "passage"):
         err.print(f"[bold red]error:[/] --group-by must be speech or passage, not {escape(group_by)!r}")
         raise typer.Exit(2)
+    searcher = _open_searcher(index_dir, database_url, model)
     try:
-        searcher = Searcher.open(index_dir, load_encoder(model, use_cache=False))
         vector, seed_speech = searcher.seed_vector(passage_id=passage_id, speech_id=speech_id, text=text)
     except (IndexError_, ValueError, RuntimeError, LookupError) as e:
         _fail(str(e).strip("'\""))
     page = searcher.similar(vector, seed_speech, k=k, offset=offset, group_by=group_by)
     _print_page(page, offset, as_json, header={"seed": {"passage_id": passage_id, "speech_id": speech_id, "text": text},
                                                 "total": page.total, "k": k, "offset": offset, "group_by": group_by})
+
+
+@app.command()
+def migrate(
+    database_url: DatabaseUrl = None,
+    model: ModelName = DEFAULT_MODEL,
+) -> None:
+    """Create the PostgreSQL store, or bring its schema up to date (what `index --database-url` also does first).
+
+    The model fixes the vectors' dimension when the store is created; a store
+    made with another model is refused.
+    """
+    from embeddings.encoder import load_encoder
+    from indexer.pgstore import MIGRATIONS, SCHEMA_VERSION, migrate as apply, redact
+    from indexer.store import IndexError_
+
+    database_url = _check_database_url(database_url)
+    if not database_url:
+        err.print("[bold red]error:[/] give --database-url (or set HANSARD_DATABASE_URL)")
+        raise typer.Exit(EXIT_USAGE)
+    try:
+        info = load_encoder(model, use_cache=False).info  # the dimension, and the version of the weights
+        applied = apply(database_url, info)
+    except (IndexError_, ValueError, RuntimeError) as e:
+        _fail(str(e))
+    names = dict((version, name) for version, name, _ in MIGRATIONS)
+    for version in applied:
+        err.print(f"applied migration {version}: {names[version]}")
+    err.print(f"database {redact(database_url)}: schema version {SCHEMA_VERSION}"
+              + ("" if applied else " (already up to date)"))
 
 
 @app.command("eval")
@@ -356,6 +449,7 @@ def evaluate_command(
     limit: Annotated[Optional[int], typer.Option(min=1, help="Only the first N judged queries.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON with per-query results.")] = False,
     model: ModelName = DEFAULT_MODEL,
+    database_url: DatabaseUrl = None,
 ) -> None:
     """Measure ranking quality (nDCG@10, Recall@100, MRR@10) on BEIR-format queries and judgements."""
     from embeddings.encoder import load_encoder
@@ -377,10 +471,7 @@ def evaluate_command(
         _fail(str(e))
     if limit:
         judged = judged[:limit]
-    try:
-        searcher = Searcher.open(index_dir, load_encoder(model))
-    except (IndexError_, ValueError, RuntimeError) as e:
-        _fail(str(e))
+    searcher = _open_searcher(index_dir, database_url, model, use_cache=True)
     progress = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), console=err, transient=True, disable=as_json)
     with progress:

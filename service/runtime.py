@@ -4,20 +4,21 @@ Requests take the current Searcher once, at their start, and keep it: a
 reload builds a new Searcher beside the old and swaps one reference, so a
 request in flight finishes on the index it started with and none fails
 during the swap. A reload happens when the index directory's live version
-changes (watched every `reload_interval` seconds), or on an admin call.
+changes (watched every `reload_interval` seconds), or on an admin call. On
+PostgreSQL the "version" is a generation number every write bumps: a reload
+there refreshes what a Searcher caches (known sections and parties, counts).
 """
 
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 import time
 from contextlib import contextmanager
 from typing import Iterator, Optional
 
 from embeddings.encoder import Encoder, load_encoder
-from indexer.store import live_version
+from indexer.backend import QueryTimeout, store_version
 from service.observability import Metrics
 from service.search import Searcher
 from service.settings import Settings
@@ -71,31 +72,35 @@ class ServiceState:
         A version that fails to open is logged and the current one kept.
         """
         with self._reload_lock:
-            version = live_version(self.settings.index)
+            version = self._live_version()
             if self.searcher is not None and version == self.version:
                 return False
             try:
-                searcher = Searcher.open(self.settings.index, self.encoder, self._encode_lock)
+                searcher = Searcher.open(self.settings.index, self.encoder, self._encode_lock,
+                                         self.settings.database_url, self.settings.database_read_url)
                 searcher.breakdown  # computed now, not by the first /stats
             except Exception as err:
                 self.metrics.reloads.labels("failed").inc()
                 if self.searcher is None:
                     raise
                 log.error("index reload failed; still serving the previous version", extra={"fields": {
-                    "index": str(self.settings.index), "version": version, "error": str(err), "reason": reason}})
+                    "index": self.settings.location, "version": version, "error": str(err), "reason": reason}})
                 return False
             previous = self.version
-            version = searcher.index.path.name  # what was opened, should CURRENT have moved meanwhile
+            version = searcher.index.version  # what was opened, should the live version have moved meanwhile
             self.searcher, self.version, self.error = searcher, version, None
             manifest = searcher.index.manifest
             self.metrics.passages.set(manifest.passages)
             self.metrics.speeches.set(manifest.speeches)
             self.metrics.searchable.set(1)
             self.metrics.reloads.labels("loaded").inc()
-            log.info("index loaded", extra={"fields": {"index": str(self.settings.index), "version": version,
+            log.info("index loaded", extra={"fields": {"index": self.settings.location, "version": version,
                                                       "previous": previous, "passages": manifest.passages,
                                                       "reason": reason}})
             return True
+
+    def _live_version(self) -> Optional[str]:
+        return store_version(self.settings.index, self.settings.database_url)
 
     def start_watching(self) -> None:
         if self.settings.reload_interval <= 0 or self._watcher is not None:
@@ -109,7 +114,7 @@ class ServiceState:
     def _watch(self) -> None:
         while not self._stop.wait(self.settings.reload_interval):
             try:
-                if self.searcher is not None and live_version(self.settings.index) != self.version:
+                if self.searcher is not None and self._live_version() != self.version:
                     self.reload(reason="new version")
             except Exception as err:  # a half-written directory, say: try again next time
                 log.warning("index watch failed", extra={"fields": {"error": str(err)}})
@@ -143,15 +148,9 @@ class ServiceState:
     def deadline(self, searcher: Searcher) -> Iterator[None]:
         """Abort this thread's index queries once `query_timeout` seconds have passed (503)."""
         limit = self.settings.query_timeout
-        db = searcher.index.connection()
-        ends = time.monotonic() + limit
-        db.set_progress_handler(lambda: 1 if time.monotonic() > ends else 0, 1_000)
         try:
-            yield
-        except sqlite3.OperationalError as err:
-            if "interrupted" not in str(err):
-                raise
+            with searcher.index.deadline(limit):
+                yield
+        except QueryTimeout as err:
             self.metrics.refused.labels("timeout").inc()
             raise Unavailable(f"the query took longer than {limit:g} s and was stopped; narrow it with filters", 1) from err
-        finally:
-            db.set_progress_handler(None, 0)

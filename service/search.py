@@ -27,9 +27,11 @@ import numpy as np
 from pydantic import ValidationError
 
 from embeddings.encoder import Encoder
+from indexer.fusion import RRF_K, fill_missing, reciprocal_rank_fusion, weighted_fusion  # noqa: F401 (re-exported)
 from indexer.query import Filters, ParsedQuery, fts_phrase, parse_query
 from indexer.records import Passage
-from indexer.store import Index, IndexError_, Where, where_clause
+from indexer.backend import FACET_NAMES, Store, Where, open_store
+from indexer.store import IndexError_
 from service.highlight import Highlighter, PassageHighlight
 
 Mode = Literal["hybrid", "dense", "keyword", "rrf"]
@@ -44,7 +46,6 @@ DEFAULT_MODE: Mode = "hybrid"
 # was the largest single gain (keyword nDCG@10 0.295 -> 0.390).
 HYBRID_DENSE_WEIGHT = 0.4
 BM25_WEIGHTS = (1.0, 2.0, 1.0)
-RRF_K = 60
 # Words in more passages than this share are left out of keyword queries.
 MAX_DF_SHARE = 0.1
 # Candidates taken from each ranking before fusing, grouping or date-sorting.
@@ -53,10 +54,9 @@ MIN_POOL = 100
 # modes where every passage gets a score (dense, hybrid).
 DATE_SORT_POOL = 200
 
-# Facets: field -> SQL expression; counted over the top FACET_POOL candidates
-# in the modes where every passage gets a score.
-FACETS = {"speaker": "p.speaker_name", "party": "p.party", "house": "p.house", "section": "p.section",
-          "month": "substr(p.date, 1, 7)", "year": "substr(p.date, 1, 4)", "debate": "p.debate"}
+# Facets (each store knows how to count them); counted over the top
+# FACET_POOL candidates in the modes where every passage gets a score.
+FACETS = FACET_NAMES
 FACET_POOL = 200
 FACET_VALUES = 50
 
@@ -125,10 +125,10 @@ class _Ranking:
 class Searcher:
     """A loaded index and the model that made it; shared by all requests."""
 
-    def __init__(self, index: Index, encoder: Encoder, encode_lock: Optional[threading.Lock] = None):
+    def __init__(self, index: Store, encoder: Encoder, encode_lock: Optional[threading.Lock] = None):
         if index.model != encoder.info:
             raise ModelMismatch(
-                f"index {index.dir} was built with {index.model.key} ({index.model.dimension}-d) but the service "
+                f"index {index.location} was built with {index.model.key} ({index.model.dimension}-d) but the service "
                 f"loaded {encoder.info.key} ({encoder.info.dimension}-d): serve it with --model {index.model.name}, "
                 f"or rebuild the index with `hansard-search index --rebuild --model {encoder.info.name}`"
             )
@@ -143,13 +143,15 @@ class Searcher:
         # Values a filter can usefully take here: an unknown section or party is
         # a mistake to report (422), not a question whose answer is "nothing".
         self.known_values = {
-            name: {str(value).lower(): value for value, _ in index.facet_counts(FACETS[name], limit=100_000) if value}
+            name: {str(value).lower(): value for value, _ in index.facet_counts(name, limit=100_000) if value}
             for name in ("section", "party")
         }
 
     @classmethod
-    def open(cls, index_dir: Path, encoder: Encoder, encode_lock: Optional[threading.Lock] = None) -> "Searcher":
-        return cls(Index(index_dir), encoder, encode_lock)
+    def open(cls, index_dir: Path, encoder: Encoder, encode_lock: Optional[threading.Lock] = None,
+             database_url: Optional[str] = None, read_url: Optional[str] = None) -> "Searcher":
+        """Open the embedded index in index_dir, or the PostgreSQL store when database_url is given."""
+        return cls(open_store(index_dir, database_url, read_url), encoder, encode_lock)
 
     def locked_encoder(self) -> "LockedEncoder":
         """The model for other work (an admin write) that must take turns with the searches."""
@@ -191,7 +193,7 @@ class Searcher:
         """One page of results. `vector` may carry the query's embedding, already computed."""
         parsed = parse_query(request.query)
         filters = self._filters(parsed, request.filters)
-        where = where_clause(filters, parsed)
+        where = self.index.where(filters, parsed)
         fts = keyword_query(parsed, self._too_common)
         rank_text = parsed.text or " ".join(parsed.phrases)
         if not rank_text and not fts:
@@ -209,7 +211,7 @@ class Searcher:
     def _ranked(self, request: SearchRequest, parsed: ParsedQuery, filters: Filters, where: Where, fts: str,
                 vector: Optional[np.ndarray]) -> SearchPage:
         mode = request.mode
-        distinct = _GROUP_KEYS[request.group_by]
+        distinct = request.group_by
 
         if mode == "keyword":
             total = self.index.keyword_count(fts, where, distinct)
@@ -271,26 +273,17 @@ class Searcher:
         if mode == "keyword":
             scores, vecs = self.index.keyword(fts, pool, where, BM25_WEIGHTS)
             return _Ranking(scores, vecs, exhausted=len(vecs) < pool)
-        dense_scores, dense_vecs = self.index.dense(vector, pool, where)
-        kw_scores, kw_vecs = self.index.keyword(fts, pool, where, BM25_WEIGHTS)
-        exhausted = len(dense_vecs) < pool and len(kw_vecs) < pool
         if mode == "rrf":
+            _, dense_vecs = self.index.dense(vector, pool, where)
+            _, kw_vecs = self.index.keyword(fts, pool, where, BM25_WEIGHTS)
             scores, vecs = reciprocal_rank_fusion([dense_vecs, kw_vecs], RRF_K)
-            return _Ranking(scores, vecs, exhausted)
-        # Every candidate gets its exact dense score (cheap). A dense candidate
-        # missing from the keyword list scores at most what the list's last
-        # one did (or nothing, when the list holds every keyword match):
-        # asking FTS5 for the BM25 of given rows costs as much as a search.
-        union = np.unique(np.concatenate([dense_vecs, kw_vecs]))
-        dense_all, union_sorted = self.index.dense_scores(vector, union)
-        floor = float(kw_scores.min()) if len(kw_vecs) >= pool else 0.0
-        bm25_all = fill_missing(dict(zip(kw_vecs.tolist(), kw_scores.tolist())), union_sorted, floor)
-        fused = weighted_fusion(dense_all, bm25_all, HYBRID_DENSE_WEIGHT)
-        order = np.argsort(-fused, kind="stable")
-        return _Ranking(fused[order], union_sorted[order], exhausted)
+            return _Ranking(scores, vecs, exhausted=len(dense_vecs) < pool and len(kw_vecs) < pool)
+        # Weighted fusion of normalised dense and BM25 scores (HYBRID_DENSE_WEIGHT), done by the store.
+        scores, vecs, exhausted = self.index.hybrid(vector, fts, pool, where, HYBRID_DENSE_WEIGHT, BM25_WEIGHTS)
+        return _Ranking(scores, vecs, exhausted)
 
     def _browse(self, parsed, filters, where, request: SearchRequest) -> SearchPage:
-        distinct = _GROUP_KEYS[request.group_by]
+        distinct = request.group_by
         need = request.k + request.offset
         limit = need if request.group_by == "passage" else need * 20
         vecs = self.index.by_date(where, limit, newest_first=request.sort != "date")
@@ -319,11 +312,11 @@ class Searcher:
         if page.match_set is not None:
             fts, where = page.match_set
             over = "all matches"
-            counts = {f: self.index.facet_counts(FACETS[f], where=where, fts=fts or None, limit=FACET_VALUES) for f in fields}
+            counts = {f: self.index.facet_counts(f, where=where, fts=fts or None, limit=FACET_VALUES) for f in fields}
         else:
             vecs = page.candidates[:FACET_POOL]
             over = f"top {len(vecs)} candidates"
-            counts = {f: self.index.facet_counts(FACETS[f], vecs=vecs, limit=FACET_VALUES) for f in fields}
+            counts = {f: self.index.facet_counts(f, vecs=vecs, limit=FACET_VALUES) for f in fields}
         return {f: [{"value": v, "count": c} for v, c in rows] for f, rows in counts.items()}, over
 
     # ------------------------------------------------------------ find similar
@@ -353,7 +346,7 @@ class Searcher:
         """Passages (by default one per speech) nearest a seed vector, the seed's own speech left out."""
         filters = filters or Filters()
         self.check_known(filters)
-        where = where_clause(filters)
+        where = self.index.where(filters)
         # The seed's own passages are dropped from the ranking here rather than
         # excluded in SQL: a "not this speech" condition would turn an
         # unfiltered search over the whole index into a filtered one.
@@ -366,10 +359,9 @@ class Searcher:
             return _Ranking(scores[keep], vecs[keep], exhausted=len(vecs) < size + len(seed))
 
         ranking = self._deep_enough(rank, max(MIN_POOL, k + offset), k + offset, group_by)
-        total = self.index.count(where, _GROUP_KEYS[group_by])
+        total = self.index.count(where, group_by)
         if seed:
-            seed_where = Where(f"{where.sql + ' AND ' if where else ''}p.speech_id = ?", (*where.params, exclude_speech))
-            total -= self.index.count(seed_where, _GROUP_KEYS[group_by])
+            total -= self.index.count(self.index.where(filters, speech_id=exclude_speech), group_by)
         page = self._page(parse_query(""), filters, request, total, ranking, sort_by_date=False)
         page.vector = vector
         return page
@@ -402,9 +394,6 @@ class LockedEncoder:
 
 
 # ---------------------------------------------------------------- pure helpers
-
-_GROUP_KEYS = {"passage": "p.vec", "speech": "p.speech_id", "debate": "coalesce(p.date, '') || '|' || coalesce(p.debate, '')"}
-
 
 def group_key(passage: Passage, group_by: GroupBy):
     if group_by == "speech":
@@ -442,35 +431,3 @@ def keyword_query(parsed: ParsedQuery, too_common: Callable[[str], bool] = lambd
     if not kept and not parsed.phrases:
         kept = words
     return " OR ".join([fts_phrase(p) for p in parsed.phrases] + [fts_phrase(w) for w in kept])
-
-
-def fill_missing(scores_by_vec: dict[int, float], vecs: np.ndarray, floor: float) -> np.ndarray:
-    """Scores for vecs; a vec outside the list gets `floor` (at most what the list's last one scored)."""
-    return np.array([scores_by_vec.get(int(v), floor) for v in vecs], dtype=np.float32)
-
-
-def weighted_fusion(dense: np.ndarray, bm25: np.ndarray, dense_weight: float) -> np.ndarray:
-    """Weighted sum of the two scores, each min-max normalised over the candidates."""
-    return dense_weight * _minmax(dense) + (1 - dense_weight) * _minmax(bm25)
-
-
-def _minmax(values: np.ndarray) -> np.ndarray:
-    if not len(values):
-        return values
-    low, high = float(values.min()), float(values.max())
-    if high - low < 1e-9:
-        return np.zeros_like(values)
-    return (values - low) / (high - low)
-
-
-def reciprocal_rank_fusion(rankings: list[np.ndarray], k: int = RRF_K) -> tuple[np.ndarray, np.ndarray]:
-    """Plain RRF: score = sum over rankings of 1 / (k + rank), rank from 1."""
-    scores: dict[int, float] = {}
-    for ranking in rankings:
-        for rank, vec in enumerate(ranking, start=1):
-            scores[int(vec)] = scores.get(int(vec), 0.0) + 1.0 / (k + rank)
-    ordered = sorted(scores.items(), key=lambda kv: -kv[1])
-    return (
-        np.array([s for _, s in ordered], dtype=np.float32),
-        np.array([v for v, _ in ordered], dtype=np.int64),
-    )

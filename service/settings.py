@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     # Set to enable the write and admin endpoints (/admin/...), which then
     # need `Authorization: Bearer <token>`. Unset (default): read-only.
     admin_token: Optional[SecretStr] = Field(default=None, min_length=16)  # HANSARD_ADMIN_TOKEN
+    # Serve from PostgreSQL (with pgvector) instead of the embedded index
+    # directory: postgresql://user:password@host:port/database. Writes (admin
+    # API) go to it; queries go to database_read_url (a read-only replica) when set.
+    database_url: Optional[str] = None  # HANSARD_DATABASE_URL
+    database_read_url: Optional[str] = None  # HANSARD_DATABASE_READ_URL
 
     @field_validator("allowed_origins", mode="before")
     @classmethod
@@ -50,3 +55,22 @@ class Settings(BaseSettings):
             if origin != "*" and not _ORIGIN.match(origin):
                 raise ValueError(f"allowed origin {origin!r} is not scheme://host[:port] (no path), nor *")
         return origins
+
+    @field_validator("database_url", "database_read_url", mode="before")
+    @classmethod
+    def _database_url(cls, value):
+        if value is None or not str(value).strip():
+            return None
+        value = str(value).strip()
+        if not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("a database URL starts with postgresql:// (e.g. postgresql://user@host:5432/hansard)")
+        return value
+
+    @property
+    def location(self) -> str:
+        """Where the passages are, for logs: the index directory, or the database (no password)."""
+        if self.database_url:
+            from indexer.pgstore import redact
+
+            return redact(self.database_url)
+        return str(self.index)

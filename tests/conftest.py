@@ -2,12 +2,24 @@
 
 Tests read real Hansard from ../shared/data (or $HANSARD_TEST_DATA) and index
 small slices of it (a day or two), so the suite stays fast but honest.
+
+The API and CLI tests run against both stores (the `store` fixture is
+parametrised): the embedded index directory, and PostgreSQL at
+$HANSARD_DATABASE_URL, which `.ci/postgres run` starts (the README's test
+command does). Without that URL the PostgreSQL half fails, never skips.
+Tests that index or write get databases of their own on that server.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
+import shutil
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -21,6 +33,11 @@ CONTRIBUTION_PAGE = DATA / "contribution-pages" / "procurement-bill-hl-823-cc554
 # other business (a Westminster Hall sitting and two days of Commons
 # written statements).
 SMALL_SLICE = [CONTRIBUTION_PAGE, XML / "2009-10_westminhall", XML / "2009-10_wms"]
+
+# Taken out of the environment: nothing in the tests (an embedded-store
+# service, a CLI subprocess) may pick it up unless given it on purpose.
+TEST_DATABASE_URL = os.environ.pop("HANSARD_DATABASE_URL", None)
+BACKENDS = ["embedded", "postgres"]
 
 
 def free_port() -> int:
@@ -69,12 +86,124 @@ def small_index(tmp_path_factory, encoder, members) -> Path:
 
 
 @pytest.fixture(scope="session")
-def client(small_index, encoder):
-    """The HTTP API over the small index, through FastAPI's TestClient (model loaded once)."""
+def client(store, encoder):
+    """The HTTP API over the small index in each store, through FastAPI's TestClient (model loaded once)."""
     from fastapi.testclient import TestClient
 
     from service.app import create_app
-    from service.settings import Settings
 
-    with TestClient(create_app(Settings(index=small_index), encoder=encoder)) as client:
+    with TestClient(create_app(store.settings(), encoder=encoder)) as client:
         yield client
+
+
+# ---------------------------------------------------------------- both stores
+
+
+class Databases:
+    """Databases of their own for tests, on the test server; dropped at the end of the session."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.created: list[str] = []
+        self._names = itertools.count()
+        self._session = uuid.uuid4().hex[:6]
+
+    def _admin(self):
+        from indexer.pgstore import connect
+
+        return connect(self.url)
+
+    def url_of(self, name: str) -> str:
+        return urlunsplit(urlsplit(self.url)._replace(path=f"/{name}"))
+
+    def create(self, template: Optional[str] = None) -> str:
+        """A new empty database (or a copy of the database at `template`, which nobody may be connected to)."""
+        name = f"hansard_test_{self._session}_{next(self._names)}"
+        with self._admin() as conn:
+            source = f" TEMPLATE {urlsplit(template).path.lstrip('/')}" if template else ""
+            conn.execute(f"CREATE DATABASE {name}{source}")
+        self.created.append(name)
+        return self.url_of(name)
+
+    def drop_all(self) -> None:
+        with self._admin() as conn:
+            for name in self.created:
+                conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(scope="session")
+def databases():
+    if not TEST_DATABASE_URL:
+        pytest.fail("the PostgreSQL half of the tests needs a server: run them as `.ci/postgres run python -m pytest`, "
+                    "or set HANSARD_DATABASE_URL to a server where this user may create databases")
+    databases = Databases(TEST_DATABASE_URL)
+    yield databases
+    databases.drop_all()
+
+
+@pytest.fixture(scope="session")
+def small_database(databases, encoder, members) -> str:
+    """SMALL_SLICE loaded into PostgreSQL, kept as a template: copies are made of it, nobody connects to it."""
+    from indexer.build import build_index
+
+    url = databases.create()
+    summary = build_index(SMALL_SLICE, None, encoder, members, database_url=url)
+    assert not summary.problems, summary.problems
+    return url
+
+
+@dataclass
+class StoreUnderTest:
+    """One of the two stores, holding SMALL_SLICE: what to tell the service and the CLI to use it."""
+
+    backend: str
+    index_dir: Optional[Path] = None
+    database_url: Optional[str] = None
+
+    def settings(self, **settings):
+        from service.settings import Settings
+
+        return Settings(index=self.index_dir or Path("no-index-directory"), database_url=self.database_url, **settings)
+
+    @property
+    def cli_args(self) -> list[str]:
+        return ["--database-url", self.database_url] if self.database_url else ["--index", str(self.index_dir)]
+
+    @property
+    def env(self) -> dict:
+        """The environment that points the CLI at this store."""
+        return {"HANSARD_DATABASE_URL": self.database_url} if self.database_url else {"HANSARD_INDEX": str(self.index_dir)}
+
+    @property
+    def build_args(self) -> dict:
+        """Keyword arguments for indexer.build's functions that write to this store."""
+        return {"database_url": self.database_url}
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def store(request, small_index) -> StoreUnderTest:
+    """SMALL_SLICE in each store in turn; tests must not change it (see writable_store)."""
+    if request.param == "embedded":
+        return StoreUnderTest("embedded", index_dir=small_index)
+    databases = request.getfixturevalue("databases")
+    return StoreUnderTest("postgres", database_url=databases.create(template=request.getfixturevalue("small_database")))
+
+
+@pytest.fixture
+def writable_store(store, tmp_path, request) -> StoreUnderTest:
+    """A private copy of the store's SMALL_SLICE, for a test that writes."""
+    if store.backend == "embedded":
+        index_dir = tmp_path / "index"
+        shutil.copytree(store.index_dir, index_dir)
+        return StoreUnderTest("embedded", index_dir=index_dir)
+    databases = request.getfixturevalue("databases")
+    return StoreUnderTest("postgres", index_dir=tmp_path / "index",
+                          database_url=databases.create(template=request.getfixturevalue("small_database")))
+
+
+@pytest.fixture
+def empty_store(store, tmp_path, request) -> StoreUnderTest:
+    """A store of the same kind holding nothing yet (the CLI or a build fills it)."""
+    if store.backend == "embedded":
+        return StoreUnderTest("embedded", index_dir=tmp_path / "index")
+    return StoreUnderTest("postgres", index_dir=tmp_path / "index", database_url=request.getfixturevalue("databases").create())

@@ -58,11 +58,11 @@ def portals(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def live_service(small_index, encoder, portals):
+def live_service(store, encoder, portals):
     """The real app under uvicorn on 127.0.0.1, allowing the first portal's origin."""
     _, allowed_origin, _ = portals
     port = free_port()
-    app = create_app(Settings(index=small_index, allowed_origins=[allowed_origin]), encoder=encoder)
+    app = create_app(store.settings(allowed_origins=[allowed_origin]), encoder=encoder)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

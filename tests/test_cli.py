@@ -10,7 +10,7 @@ import time
 import httpx
 import pytest
 
-from conftest import SMALL_SLICE, XML, free_port
+from conftest import BACKENDS, SMALL_SLICE, XML, StoreUnderTest, free_port
 
 HS2_QUERY = "Chinese surveillance cameras bought for HS2"
 
@@ -21,25 +21,29 @@ def hansard_search(*args, cache_dir, env=None, timeout=300):
     return subprocess.run([command, *map(str, args)], capture_output=True, text=True, env=environment, timeout=timeout)
 
 
-@pytest.fixture(scope="module")
-def cli_index(tmp_path_factory, cache_dir):
-    """Indexed by the CLI: the contribution page plus two days of other debates."""
-    index_dir = tmp_path_factory.mktemp("cli") / "index"
-    run = hansard_search("index", *SMALL_SLICE, "--index", index_dir, "--quiet", cache_dir=cache_dir)
+@pytest.fixture(scope="module", params=BACKENDS)
+def cli_index(request, tmp_path_factory, cache_dir):
+    """Indexed by the CLI into each store: the contribution page plus two days of other debates."""
+    if request.param == "embedded":
+        target = StoreUnderTest("embedded", index_dir=tmp_path_factory.mktemp("cli") / "index")
+    else:
+        target = StoreUnderTest("postgres", database_url=request.getfixturevalue("databases").create())
+    run = hansard_search("index", *SMALL_SLICE, *target.cli_args, "--quiet", cache_dir=cache_dir)
     assert run.returncode == 0, run.stderr
-    return index_dir, run
+    return target, run
 
 
 def test_index_ends_with_a_summary(cli_index):
-    _, run = cli_index
+    target, run = cli_index
     assert "indexed 4 files" in run.stderr
+    assert ("database postgresql://" if target.database_url else f"index {target.index_dir}") in run.stderr
     assert "passages" in run.stderr and "speeches" in run.stderr
     assert "members data: " in run.stderr and "members data: none" not in run.stderr
 
 
 def test_search_puts_the_contribution_page_first_with_its_reference(cli_index, cache_dir):
-    index_dir, _ = cli_index
-    run = hansard_search("search", HS2_QUERY, "--index", index_dir, "-k", "3", "--json", cache_dir=cache_dir)
+    target, _ = cli_index
+    run = hansard_search("search", HS2_QUERY, *target.cli_args, "-k", "3", "--json", cache_dir=cache_dir)
     assert run.returncode == 0, run.stderr
     body = json.loads(run.stdout)
     top = body["results"][0]
@@ -53,9 +57,8 @@ def test_search_puts_the_contribution_page_first_with_its_reference(cli_index, c
 
 
 def test_search_prints_speaker_and_reference(cli_index, cache_dir):
-    index_dir, _ = cli_index
-    run = hansard_search("search", "biofuels and deforestation", cache_dir=cache_dir,
-                         env={"HANSARD_INDEX": str(index_dir), "COLUMNS": "200"})
+    target, _ = cli_index
+    run = hansard_search("search", "biofuels and deforestation", cache_dir=cache_dir, env={**target.env, "COLUMNS": "200"})
     assert run.returncode == 0, run.stderr
     first = run.stdout.split("\n2. ")[0]
     assert first.startswith("1. ")
@@ -63,32 +66,77 @@ def test_search_prints_speaker_and_reference(cli_index, cache_dir):
     assert "(Conservative)" in first or "(Labour)" in first or "(Liberal Democrat)" in first
 
 
-def test_search_of_a_missing_index_fails_clearly(tmp_path, cache_dir):
-    run = hansard_search("search", "anything", "--index", tmp_path / "nowhere", cache_dir=cache_dir)
+def test_search_of_a_missing_index_fails_clearly(store, tmp_path, cache_dir, request):
+    if store.backend == "embedded":
+        missing = ["--index", tmp_path / "nowhere"]
+    else:
+        missing = ["--database-url", request.getfixturevalue("databases").url_of("nowhere_at_all")]
+    run = hansard_search("search", "anything", *missing, cache_dir=cache_dir)
     assert run.returncode == 1
-    assert "does not exist" in run.stderr
+    assert "does not exist" in run.stderr and "Traceback" not in run.stderr
 
 
-def test_index_reports_skipped_files_and_exits_3(tmp_path, cache_dir):
+def test_search_of_an_empty_database_says_how_to_fill_it(cache_dir, databases):
+    run = hansard_search("search", "anything", "--database-url", databases.create(), cache_dir=cache_dir)
+    assert run.returncode == 1 and "holds no hansard-search store" in run.stderr and "migrate" in run.stderr
+
+
+def test_a_database_url_that_is_not_postgresql_is_a_usage_error(cache_dir):
+    run = hansard_search("search", "anything", "--database-url", "mysql://somewhere/db", cache_dir=cache_dir)
+    assert run.returncode == 2 and "postgresql://" in run.stderr
+
+
+def test_migrate_creates_the_schema_once_and_index_fills_it(cache_dir, databases, tmp_path):
+    url = databases.create()
+    first = hansard_search("migrate", "--database-url", url, cache_dir=cache_dir)
+    assert first.returncode == 0, first.stderr
+    assert "applied migration 1" in first.stderr and "schema version 1" in first.stderr
+    again = hansard_search("migrate", "--database-url", url, cache_dir=cache_dir)
+    assert again.returncode == 0 and "applied" not in again.stderr and "already up to date" in again.stderr
+    empty = hansard_search("search", "anything", "--database-url", url, "--json", cache_dir=cache_dir)
+    assert empty.returncode == 0 and json.loads(empty.stdout)["results"] == []
+    # Small batches: several transactions, with progress; a rerun changes nothing.
+    day = XML / "2009-10_wms"
+    run = hansard_search("index", day, "--database-url", url, "--batch-size", "20", cache_dir=cache_dir)
+    assert run.returncode == 0, run.stderr
+    rerun = hansard_search("index", day, "--database-url", url, "--batch-size", "20", "--quiet", cache_dir=cache_dir)
+    assert rerun.returncode == 0, rerun.stderr
+    counts = [line for line in (run.stderr + rerun.stderr).splitlines() if line.startswith("database ")]
+    assert len(counts) == 2 and counts[0] == counts[1], counts
+    assert "0 embedded" in rerun.stderr  # every vector kept from the store
+
+
+def test_migrate_refuses_a_store_made_with_another_model(cache_dir, databases):
+    from indexer.pgstore import connect
+
+    url = databases.create()
+    assert hansard_search("migrate", "--database-url", url, cache_dir=cache_dir).returncode == 0
+    with connect(url) as conn:
+        conn.execute("UPDATE hansard_store SET model_name = 'some-other-model'")
+    run = hansard_search("index", XML / "2009-10_wms", "--database-url", url, "--quiet", cache_dir=cache_dir)
+    assert run.returncode == 1 and "some-other-model" in run.stderr and "--rebuild" in run.stderr
+
+
+def test_index_reports_skipped_files_and_exits_3(empty_store, tmp_path, cache_dir):
     folder = tmp_path / "mixed"
     folder.mkdir()
     shutil.copy(XML / "2009-10_lordswms" / "lordswms2009-10-26a.xml", folder)
     (folder / "empty.xml").write_text("")
     (folder / "broken.xml").write_text('<?xml version="1.0"?>\n<publicwhip>\n<speech id="x/1">\n<p>cut off')
-    run = hansard_search("index", folder, "--index", tmp_path / "index", "--quiet", cache_dir=cache_dir)
+    run = hansard_search("index", folder, *empty_store.cli_args, "--quiet", cache_dir=cache_dir)
     assert run.returncode == 3, run.stderr
     assert "empty.xml: empty file" in run.stderr
     assert "broken.xml:" in run.stderr and "malformed XML" in run.stderr
-    search = hansard_search("search", "public protection", "--index", tmp_path / "index", "--json", cache_dir=cache_dir)
+    search = hansard_search("search", "public protection", *empty_store.cli_args, "--json", cache_dir=cache_dir)
     assert json.loads(search.stdout)["results"][0]["speech_id"].startswith("uk.org.publicwhip/wms/2009-10-26a")
 
 
 def test_serve_answers_over_http(cli_index, cache_dir):
-    index_dir, _ = cli_index
+    target, _ = cli_index
     port = free_port()
     command = shutil.which("hansard-search", path=os.path.dirname(sys.executable)) or "hansard-search"
     server = subprocess.Popen(
-        [command, "serve", "--index", str(index_dir), "--port", str(port), "--allow-origin", "https://portal.example"],
+        [command, "serve", *target.cli_args, "--port", str(port), "--allow-origin", "https://portal.example"],
         env={**os.environ, "HANSARD_CACHE_DIR": str(cache_dir)}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     try:
@@ -116,19 +164,19 @@ def test_serve_answers_over_http(cli_index, cache_dir):
 
 
 def test_serve_refuses_a_malformed_allowed_origin(cli_index, cache_dir):
-    index_dir, _ = cli_index
-    run = hansard_search("serve", "--index", index_dir, "--allow-origin", "portal.example/path", cache_dir=cache_dir)
+    target, _ = cli_index
+    run = hansard_search("serve", *target.cli_args, "--allow-origin", "portal.example/path", cache_dir=cache_dir)
     assert run.returncode == 2
     assert "--allow-origin" in run.stderr and "portal.example/path" in run.stderr
 
 
 def test_search_filters_modes_and_grouping_on_the_command_line(cli_index, cache_dir):
-    index_dir, _ = cli_index
-    run = hansard_search("search", "statement", "--index", index_dir, "--speaker", "ian lucas", "--mode", "keyword",
+    target, _ = cli_index
+    run = hansard_search("search", "statement", *target.cli_args, "--speaker", "ian lucas", "--mode", "keyword",
                          "--group-by", "speech", "--json", cache_dir=cache_dir)
     assert run.returncode == 0, run.stderr
     body = json.loads(run.stdout)
     assert body["results"] and {r["speaker"]["name"] for r in body["results"]} == {"Ian Lucas"}
     assert len({r["speech_id"] for r in body["results"]}) == len(body["results"])
-    bad = hansard_search("search", "statement", "--index", index_dir, "--mode", "magic", cache_dir=cache_dir)
+    bad = hansard_search("search", "statement", *target.cli_args, "--mode", "magic", cache_dir=cache_dir)
     assert bad.returncode == 2 and "--mode must be one of" in bad.stderr

@@ -38,7 +38,7 @@ def test_load_queries_reads_beir_files_and_reports_bad_lines(tmp_path):
         load_queries(queries, qrels)
 
 
-def test_eval_command_scores_each_mode(small_index, cache_dir, tmp_path):
+def test_eval_command_scores_each_mode(small_index, store, cache_dir, tmp_path):
     from indexer.store import Index
 
     contribution = next(p.speech_id for _, p in Index(small_index).iter_passages() if p.speech_id.startswith("contribution/"))
@@ -49,7 +49,7 @@ def test_eval_command_scores_each_mode(small_index, cache_dir, tmp_path):
     )
     qrels = tmp_path / "qrels.tsv"
     qrels.write_text(f"query-id\tcorpus-id\tscore\nhs2\t{contribution}\t1\nhs2-excluded\t{contribution}\t1\n")
-    run = hansard_search("eval", "--index", small_index, "--queries", queries, "--qrels", qrels, "--json",
+    run = hansard_search("eval", *store.cli_args, "--queries", queries, "--qrels", qrels, "--json",
                          cache_dir=cache_dir)
     assert run.returncode == 0, run.stderr
     report = json.loads(run.stdout)
@@ -58,6 +58,6 @@ def test_eval_command_scores_each_mode(small_index, cache_dir, tmp_path):
         assert report["per_query"][mode]["hs2"]["mrr@10"] == 1.0
         assert report["per_query"][mode]["hs2-excluded"]["ndcg@10"] == 0.0  # the answer was excluded
         assert report["modes"][mode]["mrr@10"] == 0.5
-    table = hansard_search("eval", "--index", small_index, "--queries", queries, "--qrels", qrels,
+    table = hansard_search("eval", *store.cli_args, "--queries", queries, "--qrels", qrels,
                            "--mode", "dense", "--mode", "hybrid", "--level", "speech", cache_dir=cache_dir)
     assert "nDCG@10" in table.stdout and "hybrid" in table.stdout and "keyword" not in table.stdout

@@ -15,6 +15,7 @@ from indexer.build import build_index
 from service import runtime
 from service.app import create_app
 from service.observability import JsonFormatter
+from conftest import StoreUnderTest
 from service.settings import Settings
 
 
@@ -30,13 +31,16 @@ def _metric(text: str, name: str, **labels) -> float:
     raise AssertionError(f"no sample {name}{{{wanted}}} in /metrics")
 
 
-def test_health_says_searchable_with_the_version_served(client):
+def test_health_says_searchable_with_the_version_served(client, store):
+    from indexer.backend import store_version
+
     response = client.get("/health")
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ok" and body["up"] and body["searchable"]
     assert body["passages"] == client.get("/stats").json()["passages"]
-    assert body["index_version"].startswith("v-")
+    assert body["index_version"] == store_version(store.index_dir, store.database_url)
+    assert body["index_version"].startswith("v-" if store.backend == "embedded" else "generation-")
 
 
 def test_metrics_count_requests_by_route_and_report_the_index(client):
@@ -80,11 +84,11 @@ def test_every_answer_carries_a_request_id_and_is_logged_as_json(client, caplog)
 
 
 @pytest.fixture
-def make_client(small_index, encoder):
+def make_client(store, encoder):
     clients = []
 
-    def make(index=None, load_in_background=False, **settings):
-        app = create_app(Settings(index=index or small_index, reload_interval=0, **settings), encoder=encoder,
+    def make(target=None, load_in_background=False, **settings):
+        app = create_app((target or store).settings(reload_interval=0, **settings), encoder=encoder,
                          load_in_background=load_in_background)
         client = TestClient(app)
         client.__enter__()
@@ -96,7 +100,7 @@ def make_client(small_index, encoder):
         client.__exit__(None, None, None)
 
 
-def test_health_tells_loading_from_searchable_from_failed(make_client, monkeypatch, tmp_path):
+def test_health_tells_loading_from_searchable_from_failed(make_client, store, monkeypatch, tmp_path, request):
     release = threading.Event()
     real_open = runtime.Searcher.open
     monkeypatch.setattr(runtime.Searcher, "open", classmethod(lambda cls, *a: (release.wait(30), real_open(*a))[1]))
@@ -113,7 +117,11 @@ def test_health_tells_loading_from_searchable_from_failed(make_client, monkeypat
         time.sleep(0.05)
     assert client.get("/search", params={"q": "palm oil"}).status_code == 200
 
-    broken = make_client(index=tmp_path / "nothing-here", load_in_background=True)
+    if store.backend == "embedded":
+        missing = StoreUnderTest("embedded", index_dir=tmp_path / "nothing-here")
+    else:
+        missing = StoreUnderTest("postgres", database_url=request.getfixturevalue("databases").url_of("nothing_here"))
+    broken = make_client(missing, load_in_background=True)
     deadline = time.monotonic() + 30
     while (health := broken.get("/health").json())["status"] == "loading":
         assert time.monotonic() < deadline
@@ -147,9 +155,7 @@ def test_a_query_past_its_time_limit_is_stopped(make_client):
 
 
 def test_a_new_index_version_is_picked_up_while_serving_without_failing_a_request(
-        small_index, encoder, members, tmp_path):
-    index_dir = tmp_path / "index"
-    shutil.copytree(small_index, index_dir)
+        writable_store, encoder, members, tmp_path):
     extra = tmp_path / "extra.jsonl"
     extra.write_text(json.dumps({
         "id": "test/reload/1", "house": "commons", "date": "2009-11-02", "major_heading": "Lighthouses",
@@ -157,7 +163,7 @@ def test_a_new_index_version_is_picked_up_while_serving_without_failing_a_reques
         "paragraphs": [{"text": "The lighthouse keepers of the Farne Islands deserve a pay rise this winter."}],
     }) + "\n", encoding="utf-8")
 
-    app = create_app(Settings(index=index_dir, reload_interval=0.05), encoder=encoder)
+    app = create_app(writable_store.settings(reload_interval=0.05), encoder=encoder)
     statuses: list[int] = []
     stop = threading.Event()
     with TestClient(app) as client:
@@ -172,7 +178,7 @@ def test_a_new_index_version_is_picked_up_while_serving_without_failing_a_reques
             w.start()
         try:
             time.sleep(0.3)
-            summary = build_index([extra], index_dir, encoder, members)
+            summary = build_index([extra], writable_store.index_dir, encoder, members, **writable_store.build_args)
             assert not summary.problems and summary.speeches_read == 1
             deadline = time.monotonic() + 30
             while client.get("/health").json()["index_version"] == first_version:

@@ -20,8 +20,8 @@ MAX_EXAMPLES = 40
 
 
 @pytest.fixture(scope="module")
-def api_schema(small_index, encoder):
-    app = create_app(Settings(index=small_index), encoder=encoder)
+def api_schema(store, encoder):
+    app = create_app(store.settings(), encoder=encoder)
     with TestClient(app):  # runs the lifespan: model and index loaded
         yield schemathesis.openapi.from_asgi("/openapi.json", app)
 

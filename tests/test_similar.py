@@ -60,17 +60,17 @@ def test_similar_bad_requests(client, params, status, message):
     assert message in response.json()["message"]
 
 
-def test_similar_on_the_command_line(small_index, cache_dir):
+def test_similar_on_the_command_line(store, cache_dir):
     import json
 
     from test_cli import hansard_search
 
-    run = hansard_search("similar", "--speech-id", SEED, "--index", small_index, "-k", "5", "--json", cache_dir=cache_dir)
+    run = hansard_search("similar", "--speech-id", SEED, *store.cli_args, "-k", "5", "--json", cache_dir=cache_dir)
     assert run.returncode == 0, run.stderr
     body = json.loads(run.stdout)
     assert body["seed"]["speech_id"] == SEED and len(body["results"]) == 5
     assert SEED not in [r["speech_id"] for r in body["results"]]
-    both = hansard_search("similar", "--speech-id", SEED, "--text", "x", "--index", small_index, cache_dir=cache_dir)
+    both = hansard_search("similar", "--speech-id", SEED, "--text", "x", *store.cli_args, cache_dir=cache_dir)
     assert both.returncode == 2
 
 

@@ -12,9 +12,9 @@ PORTAL = "https://portal.example.org"
 
 
 @pytest.fixture(scope="module")
-def configured(small_index, encoder):
+def configured(store, encoder):
     """The app with one allowed origin."""
-    app = create_app(Settings(index=small_index, allowed_origins=f"{PORTAL}, http://localhost:9000"), encoder=encoder)
+    app = create_app(store.settings(allowed_origins=f"{PORTAL}, http://localhost:9000"), encoder=encoder)
     with TestClient(app) as client:
         yield client
 

@@ -1,0 +1,132 @@
+"""The seam between the search and where passages are stored.
+
+Two stores implement `Store`:
+
+- the embedded store (`indexer.store.Index`): a directory holding a FAISS
+  index and a SQLite file, the default, for one machine;
+- PostgreSQL with pgvector (`indexer.pgstore.PgIndex`), for deployments that
+  outgrow one machine: many writers, read replicas, Citus sharding.
+
+Everything above the seam (the API, the CLI, evaluation, ranking options)
+talks to a `Store` and does not know which one it has. Passages are named
+by `vec`, an integer id the store assigns; conditions (`Where`) are made by
+the store itself from `Filters`, in its own SQL dialect.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Protocol, Sequence
+
+import numpy as np
+
+from embeddings.encoder import ModelInfo
+from indexer.query import Filters, ParsedQuery
+from indexer.records import Passage
+
+# What results can be counted by (facets) and grouped by; each store maps
+# these names to its own expressions.
+FACET_NAMES = ("speaker", "party", "house", "section", "month", "year", "debate")
+GROUPS = ("passage", "speech", "debate")
+
+
+@dataclass(frozen=True)
+class Where:
+    """A store's SQL condition on `passages p`, with its parameters; empty means every passage."""
+
+    sql: str = ""
+    params: tuple = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.sql)
+
+    def and_(self) -> str:
+        return f" AND ({self.sql})" if self.sql else ""
+
+
+class QueryTimeout(Exception):
+    """A store query ran past its deadline and was stopped."""
+
+
+class Store(Protocol):
+    """What searching needs of a store. Safe to share between threads."""
+
+    manifest: "Manifest"  # noqa: F821 - indexer.store.Manifest: model, counts, index type, when written
+
+    @property
+    def location(self) -> str: ...  # for messages: a directory, or a database URL without its password
+
+    @property
+    def version(self) -> str: ...  # changes whenever the stored passages change
+
+    @property
+    def model(self) -> ModelInfo: ...
+
+    def __len__(self) -> int: ...
+
+    def where(self, filters: Filters, query: Optional[ParsedQuery] = None, speech_id: Optional[str] = None) -> Where:
+        """Exact filters, the query's phrases and exclusions, and (speech_id) one speech only, as a condition."""
+
+    def count(self, where: Where, group: str = "passage") -> int:
+        """Passages (or speeches, or debates: `group`) `where` allows."""
+
+    def by_date(self, where: Where, limit: int, newest_first: bool = True) -> np.ndarray: ...
+
+    def dense(self, query: np.ndarray, k: int, where: Where = Where()) -> tuple[np.ndarray, np.ndarray]:
+        """(cosine scores, vec ids) of the k passages nearest the query among those `where` allows, best first.
+
+        A selective filter still fills the page: k results whenever k passages are allowed.
+        """
+
+    def keyword(self, fts_query: str, k: int, where: Where = Where(), weights: tuple[float, float, float] = (1.0, 1.0, 1.0),
+                order: str = "relevance", offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, vec ids) of passages matching a keyword query (`indexer.query.fts_phrase`s joined by OR)."""
+
+    def keyword_count(self, fts_query: str, where: Where = Where(), group: str = "passage") -> int: ...
+
+    def hybrid(self, query: np.ndarray, fts_query: str, k: int, where: Where, dense_weight: float,
+               weights: tuple[float, float, float]) -> tuple[np.ndarray, np.ndarray, bool]:
+        """Dense and keyword candidates (k of each), fused by a weighted sum of min-max normalised scores.
+
+        Returns (scores, vec ids, exhausted): exhausted when neither list could give k.
+        """
+
+    def facet_counts(self, facet: str, vecs: Optional[np.ndarray] = None, where: Where = Where(),
+                     fts: Optional[str] = None, limit: int = 50) -> list[tuple]:
+        """(value, count) of a facet (FACET_NAMES) over given passages, or over those `where` (and `fts`) match."""
+
+    def passages_at(self, vecs: Sequence[int]) -> list[Passage]: ...
+    def passage(self, passage_id: str) -> Optional[Passage]: ...
+    def speech(self, speech_id: str) -> list[Passage]: ...
+    def vec_of(self, passage_id: str) -> Optional[int]: ...
+    def vecs_of_speech(self, speech_id: str) -> np.ndarray: ...
+    def vectors_at(self, vecs: Sequence[int]) -> np.ndarray: ...
+    def breakdown(self) -> dict: ...
+
+    def deadline(self, seconds: float) -> contextlib.AbstractContextManager:
+        """Within it, this thread's queries stop after `seconds` with QueryTimeout."""
+
+
+def open_store(index_dir: Path, database_url: Optional[str] = None, read_url: Optional[str] = None) -> Store:
+    """The PostgreSQL store when a database URL is given, else the embedded index in index_dir."""
+    if database_url:
+        from indexer.pgstore import PgIndex
+
+        return PgIndex(database_url, read_url=read_url)
+    from indexer.store import Index
+
+    return Index(index_dir)
+
+
+def store_version(index_dir: Path, database_url: Optional[str] = None) -> Optional[str]:
+    """The live version of a store, cheaply (to notice writes); None when it cannot be read."""
+    if database_url:
+        from indexer.pgstore import live_generation
+
+        return live_generation(database_url)
+    from indexer.store import live_version
+
+    return live_version(index_dir)
+
