@@ -27,6 +27,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -67,15 +68,17 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
-def start_service(index: Path, env: Optional[dict] = None) -> tuple[subprocess.Popen, str, float]:
+def start_service(index: Path, env: Optional[dict] = None, extra_args: Optional[list[str]] = None
+                  ) -> tuple[subprocess.Popen, str, float]:
     """`hansard-search serve` on a free loopback port: (process, base URL, seconds until /health said ok)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     base = f"http://127.0.0.1:{port}"
     command = shutil.which("hansard-search", path=os.path.dirname(sys.executable)) or "hansard-search"
-    server = subprocess.Popen([command, "serve", "--index", str(index), "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **(env or {})})
+    log = tempfile.TemporaryFile()
+    server = subprocess.Popen([command, "serve", "--index", str(index), "--port", str(port), *(extra_args or [])],
+                              stdout=subprocess.DEVNULL, stderr=log, env={**os.environ, **(env or {})})
     started = time.monotonic()
     while True:
         try:
@@ -85,7 +88,8 @@ def start_service(index: Path, env: Optional[dict] = None) -> tuple[subprocess.P
             pass
         if server.poll() is not None or time.monotonic() - started > 600:
             server.kill()
-            raise SystemExit("the service did not come up")
+            log.seek(0)
+            raise SystemExit("the service did not come up:\n" + log.read().decode(errors="replace")[-2000:])
         time.sleep(0.5)
 
 

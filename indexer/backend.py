@@ -50,6 +50,10 @@ class QueryTimeout(Exception):
     """A store query ran past its deadline and was stopped."""
 
 
+class StoreUnavailable(Exception):
+    """The store cannot be reached now (a database down or failing over); worth retrying later."""
+
+
 class Store(Protocol):
     """What searching needs of a store. Safe to share between threads."""
 
@@ -107,6 +111,12 @@ class Store(Protocol):
 
     def deadline(self, seconds: float) -> contextlib.AbstractContextManager:
         """Within it, this thread's queries stop after `seconds` with QueryTimeout."""
+
+    def live_version(self) -> Optional[str]:
+        """The store's version now (it moves when another process writes); None when unreadable."""
+
+    def ping(self) -> None:
+        """Raise StoreUnavailable unless the store answers now."""
 
 
 def open_store(index_dir: Path, database_url: Optional[str] = None, read_url: Optional[str] = None) -> Store:

@@ -45,7 +45,7 @@ from urllib.parse import urlsplit, urlunsplit
 import numpy as np
 
 from embeddings.encoder import ModelInfo
-from indexer.backend import QueryTimeout, Where
+from indexer.backend import QueryTimeout, StoreUnavailable, Where
 from indexer.query import Filters, ParsedQuery
 from indexer.records import Column, Passage, Speaker
 from indexer.store import IndexError_, Manifest
@@ -448,21 +448,49 @@ class PgIndex:
     def _db(self):
         conn = getattr(self._local, "conn", None)
         if conn is None or conn.closed:
+            import psycopg
+
             conn = connect(self.read_url, read_only=True)
-            conn.execute(f"SET hnsw.ef_search = {HNSW_EF_SEARCH}")
-            conn.execute("SET hnsw.iterative_scan = strict_order")
-            conn.execute(f"SET hnsw.max_scan_tuples = {MAX_SCAN_TUPLES}")
+            try:
+                conn.execute(f"SET hnsw.ef_search = {HNSW_EF_SEARCH}")
+                conn.execute("SET hnsw.iterative_scan = strict_order")
+                conn.execute(f"SET hnsw.max_scan_tuples = {MAX_SCAN_TUPLES}")
+            except psycopg.Error as err:
+                conn.close()
+                raise DatabaseError(f"cannot prepare a connection to {redact(self.read_url)}: {str(err).strip()}") from err
             self._local.conn = conn
             self._local.ef_search = HNSW_EF_SEARCH
             self._local.timeout_ms = 0
             with self._connections_lock:
-                self._connections.append(conn)
+                self._connections = [c for c in self._connections if not c.closed] + [conn]
         return conn
 
     def _rows(self, sql: str, params: Sequence = ()) -> list:
+        """Run a query on this thread's connection, within the request's deadline if one is set.
+
+        A connection the server has closed (a restart, a failover) is
+        replaced once; a database that cannot be reached is StoreUnavailable.
+        """
         import psycopg
 
-        conn = self._db()
+        for attempt in (1, 2):
+            try:
+                conn = self._db()
+            except DatabaseError as err:
+                raise StoreUnavailable(str(err)) from err
+            try:
+                self._apply_deadline(conn)
+                cursor = conn.execute(sql, params)
+                return cursor.fetchall() if cursor.description else []
+            except psycopg.errors.QueryCanceled as err:
+                raise QueryTimeout(str(err)) from err
+            except psycopg.OperationalError as err:
+                self._local.conn = None
+                if attempt == 2 or not conn.closed:
+                    raise StoreUnavailable(f"the database {redact(self.read_url)} failed: {str(err).strip()}") from err
+        raise AssertionError("unreachable")
+
+    def _apply_deadline(self, conn) -> None:
         ends = getattr(self._local, "deadline", None)
         timeout = 0
         if ends is not None:  # what is left of the request's time, for this statement
@@ -472,14 +500,16 @@ class PgIndex:
         if timeout != self._local.timeout_ms:
             conn.execute(f"SET statement_timeout = {timeout}")
             self._local.timeout_ms = timeout
+
+    def live_version(self) -> Optional[str]:
         try:
-            return conn.execute(sql, params).fetchall()
-        except psycopg.errors.QueryCanceled as err:
-            raise QueryTimeout(str(err)) from err
-        except psycopg.OperationalError:
-            # The server closed this connection (restart, failover): one retry on a new one.
-            self._local.conn = None
-            return self._db().execute(sql, params).fetchall()
+            rows = self._rows("SELECT generation FROM hansard_store")
+        except Exception:  # noqa: BLE001 - unreachable now: "unknown", as for an unreadable CURRENT
+            return None
+        return f"generation-{rows[0][0]}" if rows else None
+
+    def ping(self) -> None:
+        self._rows("SELECT 1")
 
     def close(self) -> None:
         with self._connections_lock:
@@ -574,9 +604,8 @@ class PgIndex:
 
     def _ef_search(self, k: int) -> None:
         ef = max(HNSW_EF_SEARCH, min(HNSW_MAX_EF_SEARCH, k))
-        conn = self._db()
-        if ef != self._local.ef_search:
-            conn.execute(f"SET hnsw.ef_search = {ef}")
+        if ef != getattr(self._local, "ef_search", None):
+            self._rows(f"SET hnsw.ef_search = {ef}")
             self._local.ef_search = ef
 
     def dense(self, query: np.ndarray, k: int, where: Where = Where()) -> tuple[np.ndarray, np.ndarray]:

@@ -476,6 +476,12 @@ class Index:
 
     where = staticmethod(where_clause)
 
+    def live_version(self) -> Optional[str]:
+        return live_version(self.dir)
+
+    def ping(self) -> None:
+        pass  # files already open: nothing to lose contact with
+
     @contextlib.contextmanager
     def deadline(self, seconds: float) -> Iterator[None]:
         """Stop this thread's SQLite queries after `seconds` (QueryTimeout)."""

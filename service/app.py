@@ -26,6 +26,7 @@ from service.export import ExportFormat, export_response
 from service.highlight import PassageHighlight
 from service.search import DEFAULT_MODE, FACETS, GroupBy, Mode, QueryError, SearchPage, SearchRequest, Searcher, Sort
 from service.observability import Metrics, observe_requests
+from indexer.backend import StoreUnavailable
 from service.runtime import ServiceState, Unavailable
 from service.settings import Settings
 from service.web import static_files, web_router
@@ -125,7 +126,7 @@ class StatsResponse(BaseModel):
 class HealthResponse(BaseModel):
     status: Literal["ok", "loading", "unavailable"] = Field(
         description='"ok": index loaded and searchable; "loading": up, model and index still loading; '
-                    '"unavailable": up, but the index could not be loaded (see message)')
+                    '"unavailable": up, but the index could not be loaded, or its database cannot be reached now (see message)')
     up: bool = Field(default=True, description="The process answers HTTP (always true in an answer)")
     searchable: bool
     passages: Optional[int] = None
@@ -215,6 +216,12 @@ def create_app(settings: Optional[Settings] = None, encoder: Optional[Encoder] =
     @app.exception_handler(Unavailable)
     async def explain_unavailable(request: Request, err: Unavailable) -> JSONResponse:
         return JSONResponse(status_code=503, content={"message": str(err)}, headers={"Retry-After": str(err.retry_after)})
+
+    @app.exception_handler(StoreUnavailable)
+    async def explain_store_unavailable(request: Request, err: StoreUnavailable) -> JSONResponse:
+        metrics.refused.labels("store").inc()
+        return JSONResponse(status_code=503, content={"message": f"the store cannot be reached: {err}"},
+                            headers={"Retry-After": "5"})
 
     def searcher(request: Request) -> Searcher:
         return state.current()
@@ -317,8 +324,17 @@ def create_app(settings: Optional[Settings] = None, encoder: Optional[Encoder] =
     def health(request: Request) -> JSONResponse:
         """Up, and whether searchable: 200 once the index is loaded, 503 while loading or when it failed to load."""
         loaded = state.searcher
+        problem = None
         if loaded is not None:
+            try:
+                loaded.index.ping()  # on PostgreSQL: is the database answering now?
+            except StoreUnavailable as err:
+                problem = str(err)
+        if loaded is not None and problem is None:
             body = HealthResponse(status="ok", up=True, searchable=True, passages=loaded.total, index_version=state.version)
+        elif problem is not None:
+            body = HealthResponse(status="unavailable", up=True, searchable=False, index_version=state.version,
+                                  message=problem)
         else:
             body = HealthResponse(status="unavailable" if state.error else "loading", up=True, searchable=False,
                                   message=state.error)

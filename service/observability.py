@@ -68,7 +68,7 @@ class Metrics:
         self.latency = Histogram("hansard_request_duration_seconds", "Time to answer a request", ["route"],
                                  buckets=LATENCY_BUCKETS, registry=self.registry)
         self.in_flight = Gauge("hansard_requests_in_flight", "Requests being answered now", registry=self.registry)
-        self.refused = Counter("hansard_requests_refused", "Requests refused: busy, or a query ran too long",
+        self.refused = Counter("hansard_requests_refused", "Requests refused: busy, a query ran too long, or the store could not be reached",
                                ["reason"], registry=self.registry)
         self.passages = Gauge("hansard_index_passages", "Passages in the loaded index", registry=self.registry)
         self.speeches = Gauge("hansard_index_speeches", "Speeches in the loaded index", registry=self.registry)

@@ -100,6 +100,11 @@ class ServiceState:
             return True
 
     def _live_version(self) -> Optional[str]:
+        # Asked of the open store when there is one (on PostgreSQL, over the
+        # watcher's own connection rather than a new one every few seconds).
+        searcher = self.searcher
+        if searcher is not None:
+            return searcher.index.live_version()
         return store_version(self.settings.index, self.settings.database_url)
 
     def start_watching(self) -> None:

@@ -180,3 +180,18 @@ def test_search_filters_modes_and_grouping_on_the_command_line(cli_index, cache_
     assert len({r["speech_id"] for r in body["results"]}) == len(body["results"])
     bad = hansard_search("search", "statement", *target.cli_args, "--mode", "magic", cache_dir=cache_dir)
     assert bad.returncode == 2 and "--mode must be one of" in bad.stderr
+
+
+def test_rebuild_starts_the_database_afresh(cache_dir, databases):
+    url = databases.create()
+    first = hansard_search("index", XML / "2009-10_wms", "--database-url", url, "--quiet", cache_dir=cache_dir)
+    assert first.returncode == 0, first.stderr
+    rebuilt = hansard_search("index", XML / "2009-10_lordswms", "--database-url", url, "--rebuild", "--quiet",
+                             cache_dir=cache_dir)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    from indexer.pgstore import PgIndex
+
+    store = PgIndex(url)
+    houses = {row[0] for row in store._rows("SELECT DISTINCT house FROM hansard_passages")}
+    assert houses == {"lords"} and store.generation >= 1
+    store.close()

@@ -169,3 +169,24 @@ def test_migrations_are_versioned_and_a_newer_schema_is_refused(databases, encod
 def test_passwords_never_reach_messages():
     assert redact("postgresql://hansard:s3cret@db.example:5432/hansard") == "postgresql://hansard:***@db.example:5432/hansard"
     assert redact("postgresql://db.example/hansard") == "postgresql://db.example/hansard"
+
+
+def test_a_database_that_goes_away_is_a_503_and_health_says_so(databases, small_database, encoder):
+    from fastapi.testclient import TestClient
+
+    from conftest import StoreUnderTest
+    from service.app import create_app
+
+    target = StoreUnderTest("postgres", database_url=databases.create(template=small_database))
+    with TestClient(create_app(target.settings(reload_interval=0), encoder=encoder)) as client:
+        assert client.get("/search", params={"q": "palm oil"}).status_code == 200
+        assert client.get("/health").json()["status"] == "ok"
+        name = target.database_url.rsplit("/", 1)[1]
+        with connect(databases.url) as admin:  # the database goes (and every connection to it with it)
+            admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+        gone = client.get("/search", params={"q": "palm oil"})
+        assert gone.status_code == 503 and gone.headers["retry-after"]
+        assert "cannot be reached" in gone.json()["message"] and "does not exist" in gone.json()["message"]
+        health = client.get("/health")
+        assert health.status_code == 503 and health.json()["status"] == "unavailable"
+        assert 'reason="store"' in client.get("/metrics").text
