@@ -343,10 +343,8 @@ def search(
     """Print the passages that best match QUERY, with speaker and Hansard reference."""
     from pydantic import ValidationError
 
-    from embeddings.encoder import load_encoder
     from indexer.query import Filters
-    from indexer.store import IndexError_
-    from service.search import MODES, QueryError, SearchRequest, Searcher
+    from service.search import MODES, QueryError, SearchRequest
 
     if not query.strip():
         _fail("the query is empty")
@@ -388,9 +386,7 @@ def similar(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Print the speeches (or passages) most like a passage, a whole speech or a text; never the seed's own speech."""
-    from embeddings.encoder import load_encoder
     from indexer.store import IndexError_
-    from service.search import Searcher
 
     given = [v for v in (passage_id, speech_id, text) if v is not None]
     if len(given) != 1:
@@ -452,10 +448,8 @@ def evaluate_command(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Measure ranking quality (nDCG@10, Recall@100, MRR@10) on BEIR-format queries and judgements."""
-    from embeddings.encoder import load_encoder
-    from indexer.store import IndexError_
     from service.evaluate import evaluate, format_table, load_queries
-    from service.search import MODES, Searcher
+    from service.search import MODES
 
     modes = mode or ["keyword", "dense", "rrf", "hybrid"]
     for m in modes:

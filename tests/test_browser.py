@@ -24,7 +24,6 @@ import uvicorn
 from playwright.sync_api import expect
 
 from service.app import create_app
-from service.settings import Settings
 
 from conftest import ROOT, free_port
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import threading
 import time
 
@@ -16,7 +15,6 @@ from service import runtime
 from service.app import create_app
 from service.observability import JsonFormatter
 from conftest import StoreUnderTest
-from service.settings import Settings
 
 
 def _metric(text: str, name: str, **labels) -> float:

@@ -14,7 +14,6 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from service.app import create_app
-from service.settings import Settings
 
 MAX_EXAMPLES = 40
 
