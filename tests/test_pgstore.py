@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import numpy as np
@@ -190,3 +191,40 @@ def test_a_database_that_goes_away_is_a_503_and_health_says_so(databases, small_
         health = client.get("/health")
         assert health.status_code == 503 and health.json()["status"] == "unavailable"
         assert 'reason="store"' in client.get("/metrics").text
+
+
+def test_a_large_load_into_an_empty_store_builds_the_vector_index_once_at_the_end(databases, encoder, members,
+                                                                               monkeypatch):
+    import indexer.pgstore as pgstore
+
+    url = databases.create()
+    dropped: list = []
+    real_bulk_load = pgstore.bulk_load
+
+    def watching(conn, passages):
+        with real_bulk_load(conn, passages) as bulk:
+            present = conn.execute("SELECT to_regclass('hansard_passages_embedding') IS NOT NULL").fetchone()[0]
+            dropped.append((bulk, present))
+            yield bulk
+
+    monkeypatch.setattr(pgstore, "BULK_LOAD_MIN", 1)
+    monkeypatch.setattr(pgstore, "bulk_load", contextlib.contextmanager(watching))
+    build_index([COMMONS_WMS], None, encoder, members, database_url=url)
+    assert dropped == [(True, False)]  # loaded without the index...
+    store = PgIndex(url)
+    with connect(url) as conn:  # ...which is there again afterwards
+        assert conn.execute("SELECT to_regclass('hansard_passages_embedding') IS NOT NULL").fetchone()[0]
+    query = encoder.encode_query("public protection")
+    assert store.dense(query, 3)[1].tolist() == exact_top(store, query, store.where(Filters()), 3)
+    # Into a store that holds passages already, the index is kept and maintained as rows arrive.
+    build_index([LORDS_WMS], None, encoder, members, database_url=url)
+    assert dropped[-1] == (False, True)
+
+
+def test_migrate_rebuilds_a_vector_index_a_dead_bulk_load_left_missing(databases, encoder, small_database):
+    url = databases.create(template=small_database)
+    with connect(url) as conn:
+        conn.execute("DROP INDEX hansard_passages_embedding")
+    assert migrate(url, encoder.info) == []
+    with connect(url) as conn:
+        assert conn.execute("SELECT to_regclass('hansard_passages_embedding') IS NOT NULL").fetchone()[0]
