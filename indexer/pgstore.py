@@ -504,14 +504,20 @@ class PgIndex:
                 conn.close()
                 raise DatabaseError(f"cannot prepare a connection to {redact(self.read_url)}: {str(err).strip()}") from err
             self._local.conn = conn
+            self._local.walk_the_index = False
             self._local.ef_search = HNSW_EF_SEARCH
             self._local.timeout_ms = 0
             with self._connections_lock:
                 self._connections = [c for c in self._connections if not c.closed] + [conn]
         return conn
 
-    def _rows(self, sql: str, params: Sequence = ()) -> list:
+    def _rows(self, sql: str, params: Sequence = (), walk_the_index: bool = False) -> list:
         """Run a query on this thread's connection, within the request's deadline if one is set.
+
+        walk_the_index: plan a nearest-neighbour query through the HNSW
+        index. Left to itself, the planner scans and sorts every row of a
+        table this small (10^4 passages): 22 ms a hybrid query against 6 ms
+        through the index (bench/backends.py's slice).
 
         A connection the server has closed (a restart, a failover) is
         replaced once; a database that cannot be reached is StoreUnavailable.
@@ -525,6 +531,9 @@ class PgIndex:
                 raise StoreUnavailable(str(err)) from err
             try:
                 self._apply_deadline(conn)
+                if walk_the_index != getattr(self._local, "walk_the_index", False):
+                    conn.execute(f"SET enable_seqscan = {'off' if walk_the_index else 'on'}")
+                    self._local.walk_the_index = walk_the_index
                 cursor = conn.execute(sql, params)
                 return cursor.fetchall() if cursor.description else []
             except psycopg.errors.QueryCanceled as err:
@@ -668,7 +677,7 @@ class PgIndex:
         self._ef_search(k)
         rows = self._rows(
             f"SELECT p.vec, -(p.embedding <#> %s) FROM {TABLE} p WHERE {where.sql or 'true'} "
-            f"ORDER BY p.embedding <#> %s LIMIT %s", (vector, *where.params, vector, k))
+            f"ORDER BY p.embedding <#> %s LIMIT %s", (vector, *where.params, vector, k), walk_the_index=True)
         if len(rows) < k and len(rows) < self.count(where):
             rows = self._rows(
                 f"SELECT vec, score FROM (SELECT p.vec, -(p.embedding <#> %s) AS score FROM {TABLE} p "
@@ -739,7 +748,7 @@ class PgIndex:
             FROM normalised ORDER BY score DESC, vec"""
             return sql, (*params, k, *where.params, k, dense_weight, dense_weight)
 
-        rows = self._rows(*statement(exact_dense=False))
+        rows = self._rows(*statement(exact_dense=False), walk_the_index=True)
         n_dense = rows[0][2] if rows else 0
         if n_dense < k and n_dense < self.count(where):
             rows = self._rows(*statement(exact_dense=True))
