@@ -118,6 +118,9 @@ class Store(Protocol):
     def ping(self) -> None:
         """Raise StoreUnavailable unless the store answers now."""
 
+    def close(self) -> None:
+        """Let go of what it holds open (database connections); it is not used afterwards."""
+
 
 def open_store(index_dir: Path, database_url: Optional[str] = None, read_url: Optional[str] = None) -> Store:
     """The PostgreSQL store when a database URL is given, else the embedded index in index_dir."""

@@ -482,6 +482,9 @@ class Index:
     def ping(self) -> None:
         pass  # files already open: nothing to lose contact with
 
+    def close(self) -> None:
+        pass  # its per-thread SQLite connections and the memory map go when it is freed
+
     @contextlib.contextmanager
     def deadline(self, seconds: float) -> Iterator[None]:
         """Stop this thread's SQLite queries after `seconds` (QueryTimeout)."""

@@ -24,6 +24,11 @@ from service.settings import Settings
 
 log = logging.getLogger("hansard")
 
+# How long a store replaced by a reload stays open: longer than any request
+# may run (queue and query limits are 10 s each by default), so requests
+# still on it finish; then its database connections are closed.
+RETIRE_AFTER = 30.0
+
 
 class Unavailable(Exception):
     """The service cannot answer now (loading, busy, too slow); HTTP 503 with Retry-After."""
@@ -85,9 +90,13 @@ class ServiceState:
                 log.error("index reload failed; still serving the previous version", extra={"fields": {
                     "index": self.settings.location, "version": version, "error": str(err), "reason": reason}})
                 return False
-            previous = self.version
+            previous, retired = self.version, self.searcher
             version = searcher.index.version  # what was opened, should the live version have moved meanwhile
             self.searcher, self.version, self.error = searcher, version, None
+            if retired is not None:
+                closing = threading.Timer(RETIRE_AFTER, retired.index.close)
+                closing.daemon = True
+                closing.start()
             manifest = searcher.index.manifest
             self.metrics.passages.set(manifest.passages)
             self.metrics.speeches.set(manifest.speeches)

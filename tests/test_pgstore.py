@@ -228,3 +228,28 @@ def test_migrate_rebuilds_a_vector_index_a_dead_bulk_load_left_missing(databases
     assert migrate(url, encoder.info) == []
     with connect(url) as conn:
         assert conn.execute("SELECT to_regclass('hansard_passages_embedding') IS NOT NULL").fetchone()[0]
+
+
+def test_a_reload_closes_the_replaced_stores_connections_once_requests_are_done(databases, small_database, encoder,
+                                                                                 monkeypatch):
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from conftest import StoreUnderTest
+    from service import runtime
+    from service.app import create_app
+
+    monkeypatch.setattr(runtime, "RETIRE_AFTER", 0.2)
+    target = StoreUnderTest("postgres", database_url=databases.create(template=small_database))
+    token = "a-token-of-sixteen-or-more"
+    with TestClient(create_app(target.settings(reload_interval=0, admin_token=token), encoder=encoder)) as client:
+        old = client.app.state.service.searcher.index
+        assert client.get("/search", params={"q": "palm oil"}).status_code == 200
+        assert old._connections and not any(c.closed for c in old._connections)
+        added = client.post("/admin/speeches", json={"speeches": [LIGHTHOUSE]}, headers={"Authorization": f"Bearer {token}"})
+        assert added.status_code == 200, added.text
+        assert client.app.state.service.searcher.index is not old
+        time.sleep(1.0)
+        assert all(c.closed for c in old._connections)
+        assert client.get("/search", params={"q": "lighthouse keepers", "k": 1}).json()["results"][0]["speech_id"] == LIGHTHOUSE["id"]
