@@ -35,7 +35,8 @@ DEFAULT_MAX_FILE_MB = 100
 # a batch may run over to finish its last sitting).
 DEFAULT_BATCH_PASSAGES = 2_000
 
-BatchReport = Callable[[int, int], None]  # (passages written so far, passages in all)
+BatchReport = Callable[[int, int], None]  # (paragraphs embedded or written so far, paragraphs in all)
+EMBED_CHUNK = 256  # passages embedded between progress reports
 
 
 class BuildError(Exception):
@@ -389,8 +390,12 @@ def _write_database(speeches: list[Speech], database_url: str, encoder: Encoder,
                     else:
                         todo.append(i)
                 hits_before = encoder.cache_hits
-                if todo:
-                    vectors[todo] = encoder.encode([passages[i].text for i in todo], progress=False)
+                paragraphs = sum(len(speech.paragraphs) for speech, _ in batch)
+                for start in range(0, len(todo), EMBED_CHUNK):  # in chunks, so that progress moves as it embeds
+                    chunk = todo[start:start + EMBED_CHUNK]
+                    vectors[chunk] = encoder.encode([passages[i].text for i in chunk], progress=False)
+                    if report is not None:
+                        report(min(done + paragraphs * (start + len(chunk)) // len(todo), total), total)
                 summary.passages_embedded += len(passages)
                 summary.passages_reused += len(passages) - len(todo)
                 summary.passages_cached += encoder.cache_hits - hits_before
@@ -398,7 +403,7 @@ def _write_database(speeches: list[Speech], database_url: str, encoder: Encoder,
                 result = write_passages(conn, passages, vectors, speech_ids, sittings)
                 summary.speeches_replaced += result.speeches_replaced
                 removed.update(result.speeches_removed)
-                done += sum(len(speech.paragraphs) for speech, _ in batch)
+                done += paragraphs
                 if report is not None:
                     report(min(done, total), total)
         # Writing, including the HNSW index built at the end of a bulk load.

@@ -51,6 +51,7 @@ from indexer.records import Column, Passage, Speaker
 from indexer.store import IndexError_, Manifest
 
 SCHEMA_VERSION = 1
+MIN_PGVECTOR = "0.8"  # hnsw.iterative_scan
 TABLE = "hansard_passages"
 TEXT_CONFIG = "english"  # Snowball English stemming, as the embedded store's Porter stemmer
 
@@ -214,6 +215,12 @@ def migrate(url: str, model: ModelInfo) -> list[int]:
                              (model.name, model.version, model.dimension))
             conn.execute("INSERT INTO hansard_migrations (version, name) VALUES (%s, %s)", (version, name))
             applied_now.append(version)
+        installed = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()
+        if installed is None or pgvector_too_old(installed[0]):
+            conn.rollback()
+            raise DatabaseError(
+                f"the database {redact(url)} has pgvector {installed[0] if installed else '(none)'}; hansard-search "
+                f"needs {MIN_PGVECTOR} or newer (iterative index scans): ALTER EXTENSION vector UPDATE, or install it")
         conn.commit()
     ensure_vector_index(url)  # should a bulk load have died before rebuilding it
     stored = stored_model(url)
@@ -257,6 +264,11 @@ def bulk_load(conn, passages: int) -> Iterator[bool]:
         yield True
     finally:
         ensure_vector_index(conn)
+
+
+def pgvector_too_old(version: str) -> bool:
+    numbers = [int(part) for part in re.findall(r"\d+", version)[:2]]
+    return tuple(numbers) < tuple(int(part) for part in MIN_PGVECTOR.split("."))
 
 
 def drop_store(url: str) -> None:

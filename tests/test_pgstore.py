@@ -253,3 +253,22 @@ def test_a_reload_closes_the_replaced_stores_connections_once_requests_are_done(
         time.sleep(1.0)
         assert all(c.closed for c in old._connections)
         assert client.get("/search", params={"q": "lighthouse keepers", "k": 1}).json()["results"][0]["speech_id"] == LIGHTHOUSE["id"]
+
+
+def test_loading_reports_progress_as_it_embeds_up_to_the_end(databases, encoder, members, monkeypatch):
+    import indexer.build as build
+
+    monkeypatch.setattr(build, "EMBED_CHUNK", 4)
+    reports: list[tuple[int, int]] = []
+    summary = build_index([COMMONS_WMS], None, encoder, members, database_url=databases.create(),
+                          batch_passages=10, report=lambda done, total: reports.append((done, total)))
+    assert summary.passages > 10 and len(reports) > 3
+    done = [d for d, _ in reports]
+    assert done == sorted(done) and reports[-1][0] == reports[-1][1] == reports[0][1]
+
+
+def test_pgvector_older_than_0_8_is_named_as_the_problem():
+    from indexer.pgstore import pgvector_too_old
+
+    assert pgvector_too_old("0.7.4") and pgvector_too_old("0.5.1")
+    assert not pgvector_too_old("0.8.0") and not pgvector_too_old("0.8.5") and not pgvector_too_old("1.0.0")
