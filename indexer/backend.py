@@ -16,9 +16,10 @@ the store itself from `Filters`, in its own SQL dialect.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Protocol, Sequence
+from typing import Callable, Optional, Protocol, Sequence
 
 import numpy as np
 
@@ -44,6 +45,61 @@ class Where:
 
     def and_(self) -> str:
         return f" AND ({self.sql})" if self.sql else ""
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """How a store's SQL spells the parts of a condition that differ between stores.
+
+    `param` is the placeholder; `contains` a case-insensitive substring test
+    of a column against one parameter; `date` turns a date into the stored
+    form; `phrase` gives (SQL, parameters) requiring an exact phrase in the
+    text; `excluded` (SQL, parameters) refusing any of the words.
+    """
+
+    param: str
+    contains: str  # with {column} and the placeholder
+    date: Callable[[dt.date], object]
+    phrase: Callable[[str], tuple[str, tuple]]
+    excluded: Callable[[list[str]], tuple[str, tuple]]
+
+
+def where_clause(dialect: Dialect, filters: Filters, query: Optional[ParsedQuery] = None,
+                 speech_id: Optional[str] = None) -> Where:
+    """Exact filters, the query's phrase and exclusion constraints, and (speech_id) one speech only, as SQL."""
+    p = dialect.param
+    parts: list[str] = []
+    params: list = []
+    if speech_id is not None:
+        parts.append(f"p.speech_id = {p}")
+        params.append(speech_id)
+    if filters.speaker:
+        parts.append(dialect.contains.format(column="p.speaker_name"))
+        params.append(f"%{like_escape(filters.speaker)}%")
+    for condition, value in (
+        (f"p.person_id = {p}", filters.person_id),
+        (f"lower(p.party) = lower({p})", filters.party),
+        (f"p.house = {p}", filters.house),
+        (f"p.section = {p}", filters.section),
+        (f"p.date >= {p}", filters.date_from and dialect.date(filters.date_from)),
+        (f"p.date <= {p}", filters.date_to and dialect.date(filters.date_to)),
+    ):
+        if value:
+            parts.append(condition)
+            params.append(value)
+    for word in (filters.debate or "").split():
+        parts.append(dialect.contains.format(column="p.debate"))
+        params.append(f"%{like_escape(word)}%")
+    for sql, values in [dialect.phrase(phrase) for phrase in (query.phrases if query else ())] + (
+            [dialect.excluded(query.excluded)] if query and query.excluded else []):
+        parts.append(sql)
+        params.extend(values)
+    return Where(" AND ".join(f"({part})" for part in parts), tuple(params))
+
+
+def like_escape(text: str) -> str:
+    """Text to match literally inside a LIKE pattern (escape character: backslash)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 class QueryTimeout(Exception):

@@ -45,7 +45,7 @@ from urllib.parse import urlsplit, urlunsplit
 import numpy as np
 
 from embeddings.encoder import ModelInfo
-from indexer.backend import QueryTimeout, StoreUnavailable, Where
+from indexer.backend import Dialect, QueryTimeout, StoreUnavailable, Where, where_clause as conditions
 from indexer.query import Filters, ParsedQuery
 from indexer.records import Column, Passage, Speaker
 from indexer.store import IndexError_, Manifest
@@ -405,43 +405,23 @@ def _passage(row) -> Passage:
 # ---------------------------------------------------------------- conditions
 
 
+def _phrase(phrase: str) -> tuple[str, tuple]:
+    # The GIN index finds candidates; the substring test makes the match exact.
+    return f"p.tsv @@ phraseto_tsquery('{TEXT_CONFIG}', %s) AND strpos(lower(p.text), lower(%s)) > 0", (phrase, phrase)
+
+
+def _excluded(words: list[str]) -> tuple[str, tuple]:
+    any_of = " || ".join([f"plainto_tsquery('{TEXT_CONFIG}', %s)"] * len(words))
+    return f"NOT (p.tsv @@ ({any_of}))", tuple(words)
+
+
+# ILIKE: PostgreSQL's LIKE minds case, SQLite's does not. Dates are `date`s.
+POSTGRESQL = Dialect(param="%s", contains="{column} ILIKE %s", date=lambda day: day, phrase=_phrase, excluded=_excluded)
+
+
 def where_clause(filters: Filters, query: Optional[ParsedQuery] = None, speech_id: Optional[str] = None) -> Where:
-    """The embedded store's conditions (indexer.store.where_clause) in PostgreSQL's SQL."""
-    parts: list[str] = []
-    params: list = []
-    if speech_id is not None:
-        parts.append("p.speech_id = %s")
-        params.append(speech_id)
-    if filters.speaker:
-        parts.append("p.speaker_name ILIKE %s")
-        params.append(f"%{_like_escape(filters.speaker)}%")
-    for condition, value in (
-        ("p.person_id = %s", filters.person_id),
-        ("lower(p.party) = lower(%s)", filters.party),
-        ("p.house = %s", filters.house),
-        ("p.section = %s", filters.section),
-        ("p.date >= %s", filters.date_from),
-        ("p.date <= %s", filters.date_to),
-    ):
-        if value:
-            parts.append(condition)
-            params.append(value)
-    for word in (filters.debate or "").split():
-        parts.append("p.debate ILIKE %s")
-        params.append(f"%{_like_escape(word)}%")
-    for phrase in query.phrases if query else ():
-        # The GIN index finds candidates; the substring test makes the match exact.
-        parts.append(f"p.tsv @@ phraseto_tsquery('{TEXT_CONFIG}', %s) AND strpos(lower(p.text), lower(%s)) > 0")
-        params.extend([phrase, phrase])
-    if query and query.excluded:
-        tsqueries = " || ".join([f"plainto_tsquery('{TEXT_CONFIG}', %s)"] * len(query.excluded))
-        parts.append(f"NOT (p.tsv @@ ({tsqueries}))")
-        params.extend(query.excluded)
-    return Where(" AND ".join(f"({part})" for part in parts), tuple(params))
-
-
-def _like_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    """Exact filters and the query's phrase and exclusion constraints, as PostgreSQL's SQL."""
+    return conditions(POSTGRESQL, filters, query, speech_id)
 
 
 _FTS_PHRASE = re.compile(r'"((?:[^"]|"")*)"')

@@ -41,7 +41,7 @@ except ImportError:  # not on Windows: builds there are not locked against each 
     fcntl = None
 
 from embeddings.encoder import ModelInfo
-from indexer.backend import QueryTimeout, Where
+from indexer.backend import Dialect, QueryTimeout, Where, where_clause as conditions
 from indexer.fusion import fill_missing, weighted_fusion
 from indexer.query import Filters, ParsedQuery, fts_phrase
 from indexer.records import Column, Passage, Speaker
@@ -307,43 +307,26 @@ FACET_SQL = {"speaker": "p.speaker_name", "party": "p.party", "house": "p.house"
 GROUP_SQL = {"passage": "p.vec", "speech": "p.speech_id", "debate": "coalesce(p.date, '') || '|' || coalesce(p.debate, '')"}
 
 
+def _phrase(phrase: str) -> tuple[str, tuple]:
+    # The full-text index finds candidates fast; the substring test makes
+    # the match exact (the index stems: "forced labour" ~ "forcing labours").
+    return ("p.vec IN (SELECT rowid FROM passages_fts WHERE passages_fts MATCH ?) AND instr(lower(p.text), lower(?)) > 0",
+            (fts_phrase(phrase), phrase))
+
+
+def _excluded(words: list[str]) -> tuple[str, tuple]:
+    return ("p.vec NOT IN (SELECT rowid FROM passages_fts WHERE passages_fts MATCH ?)",
+            (" OR ".join(fts_phrase(word) for word in words),))
+
+
+# SQLite's LIKE ignores the case of ASCII letters; dates are ISO text.
+SQLITE = Dialect(param="?", contains="{column} LIKE ? ESCAPE '\\'", date=dt.date.isoformat, phrase=_phrase,
+                 excluded=_excluded)
+
+
 def where_clause(filters: Filters, query: Optional[ParsedQuery] = None, speech_id: Optional[str] = None) -> Where:
-    """Exact filters and the query's phrase and exclusion constraints, as SQL."""
-    parts: list[str] = []
-    params: list = []
-    if speech_id is not None:
-        parts.append("p.speech_id = ?")
-        params.append(speech_id)
-    if filters.speaker:
-        parts.append("p.speaker_name LIKE ? ESCAPE '\\'")
-        params.append(f"%{_like_escape(filters.speaker)}%")
-    for condition, value in (
-        ("p.person_id = ?", filters.person_id),
-        ("lower(p.party) = lower(?)", filters.party),
-        ("p.house = ?", filters.house),
-        ("p.section = ?", filters.section),
-        ("p.date >= ?", filters.date_from and filters.date_from.isoformat()),
-        ("p.date <= ?", filters.date_to and filters.date_to.isoformat()),
-    ):
-        if value:
-            parts.append(condition)
-            params.append(value)
-    for word in (filters.debate or "").split():
-        parts.append("p.debate LIKE ? ESCAPE '\\'")
-        params.append(f"%{_like_escape(word)}%")
-    for phrase in query.phrases if query else ():
-        # The full-text index finds candidates fast; the substring test makes
-        # the match exact (the index stems: "forced labour" ~ "forcing labours").
-        parts.append("p.vec IN (SELECT rowid FROM passages_fts WHERE passages_fts MATCH ?) AND instr(lower(p.text), lower(?)) > 0")
-        params.extend([fts_phrase(phrase), phrase])
-    if query and query.excluded:
-        parts.append("p.vec NOT IN (SELECT rowid FROM passages_fts WHERE passages_fts MATCH ?)")
-        params.append(" OR ".join(fts_phrase(word) for word in query.excluded))
-    return Where(" AND ".join(f"({part})" for part in parts), tuple(params))
-
-
-def _like_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    """Exact filters and the query's phrase and exclusion constraints, as SQLite's SQL."""
+    return conditions(SQLITE, filters, query, speech_id)
 
 
 # ---------------------------------------------------------------- reading
