@@ -27,10 +27,9 @@ from embeddings.encoder import ModelInfo
 from indexer.query import Filters, ParsedQuery
 from indexer.records import Passage
 
-# What results can be counted by (facets) and grouped by; each store maps
-# these names to its own expressions.
+# What results can be counted by; each store maps these names (and the
+# groups: passage, speech, debate) to its own expressions.
 FACET_NAMES = ("speaker", "party", "house", "section", "month", "year", "debate")
-GROUPS = ("passage", "speech", "debate")
 
 
 @dataclass(frozen=True)
@@ -187,15 +186,4 @@ def open_store(index_dir: Path, database_url: Optional[str] = None, read_url: Op
     from indexer.store import Index
 
     return Index(index_dir)
-
-
-def store_version(index_dir: Path, database_url: Optional[str] = None) -> Optional[str]:
-    """The live version of a store, cheaply (to notice writes); None when it cannot be read."""
-    if database_url:
-        from indexer.pgstore import live_generation
-
-        return live_generation(database_url)
-    from indexer.store import live_version
-
-    return live_version(index_dir)
 

@@ -222,8 +222,9 @@ def migrate(url: str, model: ModelInfo) -> list[int]:
                 f"the database {redact(url)} has pgvector {installed[0] if installed else '(none)'}; hansard-search "
                 f"needs {MIN_PGVECTOR} or newer (iterative index scans): ALTER EXTENSION vector UPDATE, or install it")
         conn.commit()
-    ensure_vector_index(url)  # should a bulk load have died before rebuilding it
-    stored = stored_model(url)
+        ensure_vector_index(conn)  # should a bulk load have died before rebuilding it
+        conn.commit()
+        stored = stored_model(conn)
     if stored is not None and stored != model:
         raise DatabaseError(
             f"the database {redact(url)} holds vectors of {stored.key} ({stored.dimension}-d), not {model.key}: "
@@ -232,19 +233,13 @@ def migrate(url: str, model: ModelInfo) -> list[int]:
     return applied_now
 
 
-def ensure_vector_index(url_or_conn) -> None:
+def ensure_vector_index(conn) -> None:
     """Build the HNSW index if it is missing (after a bulk load, or one that died half-way)."""
-    owns = isinstance(url_or_conn, str)
-    conn = connect(url_or_conn) if owns else url_or_conn
-    try:
-        exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{TABLE}_embedding",)).fetchone()[0]
-        if not exists and conn.execute("SELECT to_regclass(%s) IS NOT NULL", (TABLE,)).fetchone()[0]:
-            conn.execute("SET maintenance_work_mem = '512MB'")
-            conn.execute(VECTOR_INDEX_SQL)
-            conn.execute("RESET maintenance_work_mem")
-    finally:
-        if owns:
-            conn.close()
+    exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{TABLE}_embedding",)).fetchone()[0]
+    if not exists and conn.execute("SELECT to_regclass(%s) IS NOT NULL", (TABLE,)).fetchone()[0]:
+        conn.execute("SET maintenance_work_mem = '512MB'")
+        conn.execute(VECTOR_INDEX_SQL)
+        conn.execute("RESET maintenance_work_mem")
 
 
 @contextlib.contextmanager
@@ -279,22 +274,11 @@ def drop_store(url: str) -> None:
         conn.commit()
 
 
-def stored_model(url: str) -> Optional[ModelInfo]:
-    with connect(url) as conn:
-        if conn.execute("SELECT to_regclass('hansard_store') IS NULL").fetchone()[0]:
-            return None
-        row = conn.execute("SELECT model_name, model_version, dimension FROM hansard_store").fetchone()
-    return ModelInfo(name=row[0], version=row[1], dimension=row[2]) if row else None
-
-
-def live_generation(url: str) -> Optional[str]:
-    """The store's generation (bumped by every write), as a version string; None when unreadable."""
-    try:
-        with connect(url) as conn:
-            row = conn.execute("SELECT generation FROM hansard_store").fetchone()
-    except Exception:  # noqa: BLE001 - unreachable or not migrated: "no version", as for a missing CURRENT
+def stored_model(conn) -> Optional[ModelInfo]:
+    if conn.execute("SELECT to_regclass('hansard_store') IS NULL").fetchone()[0]:
         return None
-    return f"generation-{row[0]}" if row else None
+    row = conn.execute("SELECT model_name, model_version, dimension FROM hansard_store").fetchone()
+    return ModelInfo(name=row[0], version=row[1], dimension=row[2]) if row else None
 
 
 # ---------------------------------------------------------------- writing
@@ -302,10 +286,8 @@ def live_generation(url: str) -> Optional[str]:
 
 @dataclass
 class WriteResult:
-    passages_written: int = 0
-    passages_deleted: int = 0
-    speeches_removed: list[str] = None  # speech ids that are gone (not re-written)
-    speeches_replaced: int = 0
+    speeches_removed: list[str]  # speech ids that are gone (not written again)
+    speeches_replaced: int
 
 
 def existing_vectors(conn, speech_ids: Iterable[str], sittings: Iterable[str]) -> dict[str, tuple[str, np.ndarray]]:
@@ -346,8 +328,7 @@ def write_passages(url_or_conn, passages: Sequence[Passage], vectors: np.ndarray
     finally:
         if owns:
             conn.close()
-    return WriteResult(passages_written=written, passages_deleted=deleted, speeches_removed=gone,
-                       speeches_replaced=len(set(before) & incoming))
+    return WriteResult(speeches_removed=gone, speeches_replaced=len(set(before) & incoming))
 
 
 def _insert(conn, passages: Sequence[Passage], vectors: np.ndarray) -> int:
@@ -374,6 +355,10 @@ def sitting_of(passage_or_speech) -> Optional[str]:
     speech_id = getattr(passage_or_speech, "speech_id", None) or passage_or_speech.id
     key = sitting_key(speech_id)
     return f"{passage_or_speech.house}|{key}" if key else None
+
+
+def _version_name(generation: int) -> str:
+    return f"generation-{generation}"
 
 
 def _array(value) -> np.ndarray:
@@ -552,7 +537,7 @@ class PgIndex:
             rows = self._rows("SELECT generation FROM hansard_store")
         except Exception:  # noqa: BLE001 - unreachable now: "unknown", as for an unreadable CURRENT
             return None
-        return f"generation-{rows[0][0]}" if rows else None
+        return _version_name(rows[0][0]) if rows else None
 
     def ping(self) -> None:
         self._rows("SELECT 1")
@@ -580,7 +565,7 @@ class PgIndex:
 
     @property
     def version(self) -> str:
-        return f"generation-{self.generation}"
+        return _version_name(self.generation)
 
     @property
     def model(self) -> ModelInfo:
@@ -623,7 +608,7 @@ class PgIndex:
             return np.zeros((0, self.manifest.dimension), dtype=np.float32)
         rows = self._rows(f"SELECT vec, embedding FROM {TABLE} WHERE vec = ANY(%s)", (vecs,))
         by_vec = {row[0]: _array(row[1]) for row in rows}
-        return np.stack([by_vec[v] for v in vecs]).astype(np.float32)
+        return np.stack([by_vec[v] for v in vecs])
 
     def breakdown(self) -> dict:
         by_house = {row[0] or "unknown": row[1] for row in self._rows(f"SELECT house, count(*) FROM {TABLE} GROUP BY house")}

@@ -301,6 +301,7 @@ def serve(
     except IndexError_ as e:
         _fail(str(e))
     built_with, location = store.model.name, store.location
+    store.close()
     del store
     if built_with != model:
         _fail(f"index {location} was built with {built_with}, not {model}: serve it with --model {built_with}, "

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from typing import Iterator, Optional
 
 from embeddings.encoder import Encoder, load_encoder
-from indexer.backend import QueryTimeout, store_version
+from indexer.backend import QueryTimeout
 from service.observability import Metrics
 from service.search import Searcher
 from service.settings import Settings
@@ -76,7 +76,9 @@ class ServiceState:
         A version that fails to open is logged and the current one kept.
         """
         with self._reload_lock:
-            version = self._live_version()
+            # The live version, asked of the open store (on PostgreSQL, over this
+            # thread's connection); before the first load there is nothing to compare.
+            version = self.searcher.index.live_version() if self.searcher is not None else None
             if self.searcher is not None and version == self.version:
                 return False
             try:
@@ -107,14 +109,6 @@ class ServiceState:
                                                       "reason": reason}})
             return True
 
-    def _live_version(self) -> Optional[str]:
-        # Asked of the open store when there is one (on PostgreSQL, over the
-        # watcher's own connection rather than a new one every few seconds).
-        searcher = self.searcher
-        if searcher is not None:
-            return searcher.index.live_version()
-        return store_version(self.settings.index, self.settings.database_url)
-
     def start_watching(self) -> None:
         if self.settings.reload_interval <= 0 or self._watcher is not None:
             return
@@ -127,8 +121,8 @@ class ServiceState:
     def _watch(self) -> None:
         while not self._stop.wait(self.settings.reload_interval):
             try:
-                if self.searcher is not None and self._live_version() != self.version:
-                    self.reload(reason="new version")
+                if self.searcher is not None:
+                    self.reload(reason="new version")  # which does nothing while the version is the same
             except Exception as err:  # a half-written directory, say: try again next time
                 log.warning("index watch failed", extra={"fields": {"error": str(err)}})
 

@@ -30,14 +30,14 @@ def _metric(text: str, name: str, **labels) -> float:
 
 
 def test_health_says_searchable_with_the_version_served(client, store):
-    from indexer.backend import store_version
+    from indexer.backend import open_store
 
     response = client.get("/health")
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ok" and body["up"] and body["searchable"]
     assert body["passages"] == client.get("/stats").json()["passages"]
-    assert body["index_version"] == store_version(store.index_dir, store.database_url)
+    assert body["index_version"] == open_store(store.index_dir, store.database_url).live_version()
     assert body["index_version"].startswith("v-" if store.backend == "embedded" else "generation-")
 
 
