@@ -102,7 +102,7 @@ def build_index(
         max_bytes = int(max_file_mb * MB) if max_file_mb else None
         speeches = _read_all(sources, members, summary, wrap_files or (lambda files: files), max_bytes)
         summary.seconds["read"] = time.perf_counter() - started
-        return _write_database(speeches, database_url, encoder, summary, progress, batch_passages, report)
+        return _write_database(speeches, database_url, encoder, summary, batch_passages, report)
     with _locked(index_dir):
         summary = BuildSummary()
         previous = _open_previous(index_dir, encoder, rebuild)
@@ -119,7 +119,7 @@ def index_speeches(speeches: list[Speech], index_dir: Path, encoder: Encoder,
     if database_url:
         _prepare_database(database_url, encoder, rebuild=False)
         summary = BuildSummary(speeches_read=len(speeches))
-        return _write_database(speeches, database_url, encoder, summary, progress=False, batch_passages=10**9)
+        return _write_database(speeches, database_url, encoder, summary, batch_passages=10**9)
     with _locked(index_dir):
         summary = BuildSummary(speeches_read=len(speeches))
         previous = _open_previous(index_dir, encoder, rebuild=False)
@@ -204,27 +204,15 @@ def _embed_merge_write(speeches: list[Speech], previous: Optional[Index], index_
     summary.seconds["split"] = time.perf_counter() - started
 
     incoming = {s.id for s in speeches}
-    # (house, sitting): Lords and Commons written answers share gid prefixes and days.
-    sittings = {(s.house, key) for s in speeches if (key := sitting_key(s.id))}
+    sittings = {key for s in speeches if (key := sitting_key(s.house, s.id))}
 
     def superseded(passage: Passage) -> bool:
-        return passage.speech_id in incoming or (passage.house, sitting_key(passage.speech_id)) in sittings
+        return passage.speech_id in incoming or sitting_key(passage.house, passage.speech_id) in sittings
 
     kept_vecs, kept, dropped = _without(previous, superseded) if previous is not None else ([], [], {})
-
-    started = time.perf_counter()
-    new_vectors = np.zeros((len(new_passages), encoder.info.dimension), dtype=np.float32)
-    unchanged = {i: dropped[p.id] for i, p in enumerate(new_passages) if dropped.get(p.id, (None, None))[1] == p.text}
-    if unchanged:
-        new_vectors[list(unchanged)] = previous.vectors_at([vec for vec, _ in unchanged.values()])
-    todo = [i for i in range(len(new_passages)) if i not in unchanged]
-    hits_before = encoder.cache_hits
-    if todo:
-        new_vectors[todo] = encoder.encode([new_passages[i].text for i in todo], progress=progress)
-    summary.passages_embedded = len(new_passages)
-    summary.passages_reused = len(unchanged)
-    summary.passages_cached = encoder.cache_hits - hits_before
-    summary.seconds["embed"] = time.perf_counter() - started
+    new_vectors = _embed_reusing(
+        new_passages, {passage_id: text for passage_id, (_, text) in dropped.items()},
+        lambda ids: previous.vectors_at([dropped[passage_id][0] for passage_id in ids]), encoder, summary, progress)
 
     passages, vectors = new_passages, new_vectors
     if previous is not None:
@@ -244,6 +232,33 @@ def _embed_merge_write(speeches: list[Speech], previous: Optional[Index], index_
     summary.seconds["store"] = time.perf_counter() - started
     summary.passages = len(passages)
     return summary
+
+
+def _embed_reusing(passages: list[Passage], stored_text: dict[str, str],
+                   stored_vectors: Callable[[list[str]], np.ndarray], encoder: Encoder, summary: BuildSummary,
+                   progress: bool = False, on_chunk: Optional[Callable[[int, int], None]] = None) -> np.ndarray:
+    """Vectors for the passages. One whose id and text the store holds (stored_text) keeps its stored vector,
+    cache or no cache; the others are embedded (on_chunk(embedded so far, to embed) after each EMBED_CHUNK).
+    """
+    started = time.perf_counter()
+    vectors = np.zeros((len(passages), encoder.info.dimension), dtype=np.float32)
+    unchanged = [i for i, passage in enumerate(passages) if stored_text.get(passage.id) == passage.text]
+    if unchanged:
+        vectors[unchanged] = stored_vectors([passages[i].id for i in unchanged])
+    reused = set(unchanged)
+    todo = [i for i in range(len(passages)) if i not in reused]
+    hits_before = encoder.cache_hits
+    step = EMBED_CHUNK if on_chunk is not None else max(1, len(todo))
+    for start in range(0, len(todo), step):
+        chunk = todo[start:start + step]
+        vectors[chunk] = encoder.encode([passages[i].text for i in chunk], progress=progress)
+        if on_chunk is not None:
+            on_chunk(start + len(chunk), len(todo))
+    summary.passages_embedded += len(passages)
+    summary.passages_reused += len(unchanged)
+    summary.passages_cached += encoder.cache_hits - hits_before
+    summary.seconds["embed"] = summary.seconds.get("embed", 0.0) + time.perf_counter() - started
+    return vectors
 
 
 def _open_previous(index_dir: Path, encoder: Encoder, rebuild: bool) -> Optional[Index]:
@@ -338,11 +353,9 @@ def _prepare_database(database_url: str, encoder: Encoder, rebuild: bool) -> Non
 def _sitting_batches(speeches: list[Speech], passages_of: Callable[[Speech], list[Passage]],
                      batch_passages: int) -> Iterator[list[tuple[Speech, list[Passage]]]]:
     """The speeches with their passages, in batches of about batch_passages, never splitting a sitting."""
-    from indexer.pgstore import sitting_of
-
     sittings: dict = {}
     for speech in speeches:
-        sittings.setdefault(sitting_of(speech) or ("speech", speech.id), []).append(speech)
+        sittings.setdefault(sitting_key(speech.house, speech.id) or ("speech", speech.id), []).append(speech)
     batch, size = [], 0
     for group in sittings.values():
         for speech in group:
@@ -357,14 +370,14 @@ def _sitting_batches(speeches: list[Speech], passages_of: Callable[[Speech], lis
 
 
 def _write_database(speeches: list[Speech], database_url: str, encoder: Encoder, summary: BuildSummary,
-                    progress: bool, batch_passages: int, report: Optional[BatchReport] = None) -> BuildSummary:
+                    batch_passages: int, report: Optional[BatchReport] = None) -> BuildSummary:
     """Split, embed and write speeches to PostgreSQL, one transaction per batch of whole sittings.
 
     Each batch replaces its speeches and every speech of its ParlParse
     sittings (a newer version of a sitting file holds all of it). A passage
     whose id and text the store already holds keeps its stored vector.
     """
-    from indexer.pgstore import PgIndex, bulk_load, connect, existing_vectors, sitting_of, write_passages
+    from indexer.pgstore import PgIndex, bulk_load, connect, existing_vectors, write_passages
 
     def passages_of(speech: Speech) -> list[Passage]:
         return speech_passages(speech, encoder.max_tokens, encoder.count_tokens)
@@ -376,30 +389,19 @@ def _write_database(speeches: list[Speech], database_url: str, encoder: Encoder,
     try:
         with connect(database_url) as conn, bulk_load(conn, total):
             for batch in _sitting_batches(speeches, passages_of, batch_passages):
-                started = time.perf_counter()
                 passages = [p for _, ps in batch for p in ps]
                 speech_ids = {speech.id for speech, _ in batch}
-                sittings = {key for speech, _ in batch if (key := sitting_of(speech))}
+                sittings = {key for speech, _ in batch if (key := sitting_key(speech.house, speech.id))}
                 held = existing_vectors(conn, speech_ids, sittings)
-                vectors = np.zeros((len(passages), encoder.info.dimension), dtype=np.float32)
-                todo = []
-                for i, passage in enumerate(passages):
-                    stored = held.get(passage.id)
-                    if stored is not None and stored[0] == passage.text:
-                        vectors[i] = stored[1]
-                    else:
-                        todo.append(i)
-                hits_before = encoder.cache_hits
                 paragraphs = sum(len(speech.paragraphs) for speech, _ in batch)
-                for start in range(0, len(todo), EMBED_CHUNK):  # in chunks, so that progress moves as it embeds
-                    chunk = todo[start:start + EMBED_CHUNK]
-                    vectors[chunk] = encoder.encode([passages[i].text for i in chunk], progress=False)
+
+                def embedding(embedded: int, to_embed: int) -> None:  # progress moves as a batch embeds
                     if report is not None:
-                        report(min(done + paragraphs * (start + len(chunk)) // len(todo), total), total)
-                summary.passages_embedded += len(passages)
-                summary.passages_reused += len(passages) - len(todo)
-                summary.passages_cached += encoder.cache_hits - hits_before
-                summary.seconds["embed"] = summary.seconds.get("embed", 0.0) + time.perf_counter() - started
+                        report(min(done + paragraphs * embedded // to_embed, total), total)
+
+                vectors = _embed_reusing(passages, {pid: text for pid, (text, _) in held.items()},
+                                         lambda ids: np.stack([held[pid][1] for pid in ids]), encoder, summary,
+                                         on_chunk=embedding)
                 result = write_passages(conn, passages, vectors, speech_ids, sittings)
                 summary.speeches_replaced += result.speeches_replaced
                 removed.update(result.speeches_removed)

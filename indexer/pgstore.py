@@ -47,6 +47,7 @@ import numpy as np
 from embeddings.encoder import ModelInfo
 from indexer.backend import Dialect, QueryTimeout, StoreUnavailable, Where, where_clause as conditions
 from indexer.query import Filters, ParsedQuery
+from indexer.readers.parlparse import sitting_key
 from indexer.records import Column, Passage, Speaker
 from indexer.store import IndexError_, Manifest
 
@@ -93,7 +94,7 @@ _COLUMNS = [
     ("chamber", "text"),
     ("procedural", "boolean NOT NULL"),
     ("url", "text"),
-    ("sitting", "text"),  # house|collection+day of a ParlParse sitting: a newer version replaces all of it
+    ("sitting", "text"),  # sitting_key: a newer version of a ParlParse sitting replaces all of it
 ]
 _NAMES = [name for name, _ in _COLUMNS]
 _SELECT = ", ".join(f"p.{name}" for name in _NAMES[:-1])
@@ -342,19 +343,10 @@ def _insert(conn, passages: Sequence[Passage], vectors: np.ndarray) -> int:
            + ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in ("speech_id", "id")))
     rows = []
     for passage, vector in zip(passages, np.asarray(vectors, dtype=np.float32)):
-        rows.append((*_row(passage), sitting_of(passage), Vector(vector)))
+        rows.append((*_row(passage), sitting_key(passage.house, passage.speech_id), Vector(vector)))
     with conn.cursor() as cur:
         cur.executemany(sql, rows)
     return len(rows)
-
-
-def sitting_of(passage_or_speech) -> Optional[str]:
-    """The `sitting` column's value for a speech or passage: house|collection+day, or None outside ParlParse."""
-    from indexer.readers.parlparse import sitting_key
-
-    speech_id = getattr(passage_or_speech, "speech_id", None) or passage_or_speech.id
-    key = sitting_key(speech_id)
-    return f"{passage_or_speech.house}|{key}" if key else None
 
 
 def _version_name(generation: int) -> str:

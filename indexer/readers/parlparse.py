@@ -276,11 +276,12 @@ def _default_suffix(house: Optional[str], section: Optional[str]) -> Optional[st
 _GID = re.compile(r"^(uk\.org\.publicwhip/[a-z]+/[^./]*?\d{4}-\d{2}-\d{2})[a-z]+\.")
 
 
-def sitting_key(speech_id: str) -> Optional[str]:
-    """The sitting (collection and day) a ParlParse speech id belongs to, whatever the file version; else None.
+def sitting_key(house: Optional[str], speech_id: str) -> Optional[str]:
+    """The sitting (house, collection and day) a ParlParse speech belongs to, whatever the file version; else None.
 
     Every version of a sitting's file (a, b, c, ...) holds the whole sitting,
-    so the newest replaces all the older ones held.
+    so the newest replaces all the older ones held. The house is part of it:
+    Lords and Commons written answers share gid prefixes and days.
     """
     match = _GID.match(speech_id)
-    return match.group(1) if match else None
+    return f"{house}|{match.group(1)}" if match else None
