@@ -97,8 +97,12 @@ def where_clause(dialect: Dialect, filters: Filters, query: Optional[ParsedQuery
 
 
 def like_escape(text: str) -> str:
-    """Text to match literally inside a LIKE pattern (escape character: backslash)."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    """Text to match literally inside a LIKE pattern (escape character: backslash).
+
+    A NUL becomes U+FFFE, which no stored text holds: SQLite would end the
+    pattern at the NUL (matching far too much), and PostgreSQL cannot take it.
+    """
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_").replace("\x00", "\ufffe")
 
 
 class QueryTimeout(Exception):

@@ -349,6 +349,19 @@ def _insert(conn, passages: Sequence[Passage], vectors: np.ndarray) -> int:
     return len(rows)
 
 
+def _without_nul(value):
+    """A query parameter PostgreSQL can take: its text cannot hold NUL, which no stored text has either.
+
+    NUL becomes U+FFFE, a noncharacter no Hansard text holds (XML forbids it),
+    so a lookup or filter with one finds nothing, as it does in SQLite.
+    """
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffe")
+    if isinstance(value, list):
+        return [_without_nul(item) for item in value]
+    return value
+
+
 def _version_name(generation: int) -> str:
     return f"generation-{generation}"
 
@@ -503,7 +516,7 @@ class PgIndex:
                 if walk_the_index != getattr(self._local, "walk_the_index", False):
                     conn.execute(f"SET enable_seqscan = {'off' if walk_the_index else 'on'}")
                     self._local.walk_the_index = walk_the_index
-                cursor = conn.execute(sql, params)
+                cursor = conn.execute(sql, [_without_nul(value) for value in params])
                 return cursor.fetchall() if cursor.description else []
             except psycopg.errors.QueryCanceled as err:
                 raise QueryTimeout(str(err)) from err

@@ -39,6 +39,7 @@ _INLINE_FIELDS = {
 _INLINE = re.compile(r'(?<!\S)(?P<field>[A-Za-z_]+):(?:"(?P<quoted>[^"]*)"|(?P<bare>\S+))')
 _PHRASE = re.compile(r'"([^"]+)"')
 _EXCLUDED = re.compile(r"(?<!\S)-(\w[\w'’-]*)")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _WORD = re.compile(r"\w+(?:['’]\w+)*")
 
 
@@ -123,6 +124,9 @@ class ParsedQuery(BaseModel):
 def parse_query(query: str) -> ParsedQuery:
     """Split a user's query into ranking text, phrases, exclusions and inline filters."""
     filters: dict[str, str] = {}
+    # Control characters (a NUL pasted in, say) separate words, as spaces do:
+    # neither store's full-text syntax can take them.
+    query = _CONTROL.sub(" ", query)
 
     def take_filter(match: re.Match) -> str:
         field = _INLINE_FIELDS.get(match["field"].lower())

@@ -148,3 +148,18 @@ def test_house_takes_commons_or_lords_only(client):
     assert client.get("/search", params={"q": "rail", "house": "lords"}).status_code == 200
     refused = client.get("/search", params={"q": "rail", "house": "mars"})
     assert refused.status_code == 422 and refused.json()["message"].startswith("house: ")
+
+
+def test_a_nul_character_in_any_input_finds_nothing_and_never_fails(client):
+    # PostgreSQL's text cannot hold NUL; a lookup or filter with one must answer as SQLite does.
+    assert client.get("/similar", params={"speech_id": "a\x00b"}).status_code == 404
+    assert client.get("/similar", params={"passage_id": "a\x00b"}).status_code == 404
+    assert client.get("/speeches/a%00b").status_code == 404
+    assert client.get("/passages/a%00b").status_code == 404
+    filtered = client.get("/search", params={"q": "palm oil", "speaker": "a\x00"})
+    assert filtered.status_code == 200 and filtered.json()["total"] == 0
+    # In the query itself a NUL separates words, as a space does.
+    phrase = client.get("/search", params={"q": '"palm\x00oil"', "k": 3})
+    assert phrase.status_code == 200
+    assert all("palm oil" in r["text"].lower() for r in phrase.json()["results"]) and phrase.json()["results"]
+    assert client.get("/search", params={"q": "palm oil -pa\x00lm"}).status_code == 200
