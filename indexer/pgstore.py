@@ -154,6 +154,16 @@ class DatabaseError(IndexError_):
     """The database cannot be reached or does not hold a usable store."""
 
 
+def database_url(value) -> Optional[str]:
+    """A database URL as given (None when blank); ValueError when it is not a PostgreSQL one."""
+    if value is None or not str(value).strip():
+        return None
+    value = str(value).strip()
+    if not value.startswith(("postgresql://", "postgres://")):
+        raise ValueError("a database URL starts with postgresql:// (e.g. postgresql://user@host:5432/hansard)")
+    return value
+
+
 def redact(url: str) -> str:
     """A database URL without its password, for messages and logs."""
     try:

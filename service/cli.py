@@ -57,12 +57,13 @@ def _fail(message: str) -> None:
 
 
 def _check_database_url(url: Optional[str], option: str = "--database-url") -> Optional[str]:
-    if url is not None and not url.strip():
-        return None
-    if url is not None and not url.startswith(("postgresql://", "postgres://")):
-        err.print(f"[bold red]error:[/] {option} must be a postgresql:// URL (e.g. postgresql://user@host:5432/hansard)")
+    from indexer.pgstore import database_url
+
+    try:
+        return database_url(url)
+    except ValueError as e:
+        err.print(f"[bold red]error:[/] {option}: {escape(str(e))}")
         raise typer.Exit(EXIT_USAGE)
-    return url
 
 
 def _open_searcher(index_dir: Path, database_url: Optional[str], model: str, use_cache: bool = False):

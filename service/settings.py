@@ -59,12 +59,9 @@ class Settings(BaseSettings):
     @field_validator("database_url", "database_read_url", mode="before")
     @classmethod
     def _database_url(cls, value):
-        if value is None or not str(value).strip():
-            return None
-        value = str(value).strip()
-        if not value.startswith(("postgresql://", "postgres://")):
-            raise ValueError("a database URL starts with postgresql:// (e.g. postgresql://user@host:5432/hansard)")
-        return value
+        from indexer.pgstore import database_url
+
+        return database_url(value)
 
     @property
     def location(self) -> str:
