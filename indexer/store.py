@@ -439,9 +439,9 @@ class Index:
                 f"dimension {self.manifest.dimension}, {VECTORS} holds {self.vectors.ntotal} of dimension {self.vectors.d}"
             )
         self._local = threading.local()
-        self._selectors: dict = {}  # (filter SQL, parameters) -> (allowed vec ids, selector or None)
+        self._selectors: dict = {}  # Where -> (allowed vec ids, selector or None)
         self._selectors_lock = threading.Lock()
-        self._building: dict = {}  # filter key -> lock held while one request works it out
+        self._building: dict = {}  # Where -> lock held while one request works it out
         try:
             count = self._db().execute("SELECT count(*) FROM passages").fetchone()[0]
         except sqlite3.DatabaseError as err:
@@ -582,7 +582,7 @@ class Index:
             return self.manifest.speeches
         if group == "passage":
             with self._selectors_lock:
-                cached = self._selectors.get((where.sql, where.params))
+                cached = self._selectors.get(where)
             if cached is not None:
                 return len(cached[0])
         sql = f"SELECT count(DISTINCT {GROUP_SQL[group]}) FROM passages p WHERE {where.sql or 1}"
@@ -620,21 +620,20 @@ class Index:
         `house=commons` allows takes ~100 ms, and portals ask the same filters
         again and again. (The index version never changes under an Index.)
         """
-        key = (where.sql, where.params)
-        with self._selectors_lock:
-            cached = self._selectors.get(key)
-            building = self._building.setdefault(key, threading.Lock()) if cached is None else None
+        with self._selectors_lock:  # a Where (SQL and parameters) is its own key
+            cached = self._selectors.get(where)
+            building = self._building.setdefault(where, threading.Lock()) if cached is None else None
         if cached is not None:
             return cached
         # One request works a filter out; the others asking for it meanwhile wait for its answer.
         with building:
             with self._selectors_lock:
-                cached = self._selectors.get(key)
+                cached = self._selectors.get(where)
             if cached is not None:
                 return cached
-            return self._build_allowed(key, where)
+            return self._build_allowed(where)
 
-    def _build_allowed(self, key, where: Where):
+    def _build_allowed(self, where: Where):
         allowed = self.matching(where)
         selector = None
         if len(allowed) > EXACT_FILTER_LIMIT:
@@ -644,8 +643,8 @@ class Index:
             selector = faiss.IDSelectorBitmap(self.vectors.ntotal, faiss.swig_ptr(bits))
             selector.bits_owner = bits  # the selector reads this buffer: keep it alive with it
         with self._selectors_lock:
-            self._selectors[key] = (allowed, selector)
-            self._building.pop(key, None)
+            self._selectors[where] = (allowed, selector)
+            self._building.pop(where, None)
             while len(self._selectors) > SELECTOR_CACHE:
                 self._selectors.pop(next(iter(self._selectors)))
         return allowed, selector
