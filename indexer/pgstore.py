@@ -63,6 +63,7 @@ HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 64
 HNSW_EF_SEARCH = 200
 HNSW_MAX_EF_SEARCH = 1000  # pgvector's limit
+DEADLINE_SLACK_MS = 1_000  # how far past a request's deadline a statement may run before its timeout is reset
 MAX_SCAN_TUPLES = 50_000  # how far an iterative scan goes before the exact fallback takes over
 # Keyword score: ts_rank with normalisation 1 (divided by 1 + log of the
 # passage's length), chosen on half of the dev QA questions among ts_rank
@@ -537,13 +538,23 @@ class PgIndex:
         raise AssertionError("unreachable")
 
     def _apply_deadline(self, conn) -> None:
+        """Cap this statement at what is left of the request's time (none outside a request).
+
+        The connection's statement_timeout is set again only when it would
+        let the statement run more than DEADLINE_SLACK_MS past the deadline,
+        not before every statement: a request's queries, and the next
+        request's on this thread, mostly go without a SET round trip.
+        """
         ends = getattr(self._local, "deadline", None)
-        timeout = 0
-        if ends is not None:  # what is left of the request's time, for this statement
-            timeout = int((ends - time.monotonic()) * 1000)
-            if timeout <= 0:
+        current = self._local.timeout_ms
+        if ends is None:
+            timeout = 0
+        else:
+            left = int((ends - time.monotonic()) * 1000)
+            if left <= 0:
                 raise QueryTimeout("the request's time ran out before this query")
-        if timeout != self._local.timeout_ms:
+            timeout = current if 0 < current <= left + DEADLINE_SLACK_MS else left
+        if timeout != current:
             conn.execute(f"SET statement_timeout = {timeout}")
             self._local.timeout_ms = timeout
 
