@@ -8,11 +8,49 @@ schema (one `Speech` object per line), so any other source can be fed in.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Literal, Optional
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictBool, ValidationError, field_validator, model_validator
 
 House = Literal["commons", "lords"]
+
+# Bounds on what a source may claim, checked before anything stores it: the
+# largest real values are far below them (Lords volume 840s, a written-answers
+# column in the 2,000s), and SQLite refuses integers past 2**63 outright.
+MAX_VOLUME = 10_000
+MAX_COLUMN = 100_000
+MAX_ID_CHARS = 500
+MAX_URL_CHARS = 2_000
+# Links are rendered as citations by portals and the search page: only web
+# addresses, never javascript:, data:, vbscript:, file: or relative ones.
+URL_SCHEMES = ("http", "https")
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def web_url(value: Optional[str]) -> Optional[str]:
+    """`value` if it is an absolute http(s) address a browser can follow safely, else None."""
+    if value is None:
+        return None
+    value = value.strip()
+    if not value or len(value) > MAX_URL_CHARS or _CONTROL_CHARS.search(value) or any(c.isspace() for c in value):
+        return None
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # e.g. an unbalanced [ in the host
+        return None
+    if parts.scheme.lower() not in URL_SCHEMES or not parts.hostname:
+        return None
+    return value
+
+
+def describe(err: ValidationError) -> str:
+    """A record's first validation problem as "field: message (and N more)"."""
+    first = err.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "record"
+    more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
+    return f"{where}: {first['msg'].removeprefix('Value error, ')}{more}"
 
 
 class Speaker(BaseModel):
@@ -26,12 +64,18 @@ class Speaker(BaseModel):
 class Column(BaseModel):
     """Where the words are printed in the bound Hansard volume."""
 
-    volume: Optional[int] = None
-    start: Optional[int] = None
-    end: Optional[int] = None
+    volume: Optional[int] = Field(default=None, ge=1, le=MAX_VOLUME)
+    start: Optional[int] = Field(default=None, ge=1, le=MAX_COLUMN)
+    end: Optional[int] = Field(default=None, ge=1, le=MAX_COLUMN)
     suffix: Optional[str] = Field(
-        default=None, description="Column series: GC, WS, WA, WH, W, or null for the main chamber"
+        default=None, max_length=10, description="Column series: GC, WS, WA, WH, W, or null for the main chamber"
     )
+
+    @model_validator(mode="after")
+    def _end_not_before_start(self):
+        if self.start is not None and self.end is not None and self.end < self.start:
+            raise ValueError(f"column end {self.end} is before its start {self.start}")
+        return self
 
 
 class Paragraph(BaseModel):
@@ -49,7 +93,7 @@ class Speech(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(description="The source's own id, e.g. a ParlParse gid")
+    id: str = Field(min_length=1, max_length=MAX_ID_CHARS, description="The source's own id, e.g. a ParlParse gid")
     paragraphs: list[Paragraph] = Field(min_length=1)
     speaker: Speaker = Field(default_factory=Speaker)
     house: Optional[House] = None
@@ -67,9 +111,22 @@ class Speech(BaseModel):
     )
     session: Optional[str] = Field(default=None, description="Parliamentary session, e.g. 2022-23")
     chamber: Optional[str] = Field(default=None, description="e.g. House of Lords Grand Committee")
-    procedural: bool = Field(default=False, description="Text with no speaker (motions, chair's notes)")
+    # Strict: "yes", "no", 0 or 1 are refused, not guessed at.
+    procedural: StrictBool = Field(default=False, description="Text with no speaker (motions, chair's notes)")
     type: Optional[str] = Field(default=None, description="ParlParse speech type, e.g. Start Question")
-    url: Optional[str] = None
+    url: Optional[str] = Field(default=None, description="The record on the web: an http or https address, else dropped")
+    # What was dropped from the record while reading it (an unsafe URL), for the reader to report.
+    _notes: list[str] = PrivateAttr(default_factory=list)
+
+    @field_validator("id")
+    @classmethod
+    def _check_id(cls, value: str) -> str:
+        # The id names the speech in URLs (/speeches/<id>) and passage ids (<id>#0).
+        if not value.strip():
+            raise ValueError("the speech id is blank")
+        if _CONTROL_CHARS.search(value):
+            raise ValueError("the speech id contains control characters")
+        return value
 
     @field_validator("paragraphs", mode="before")
     @classmethod
@@ -83,6 +140,20 @@ class Speech(BaseModel):
     @classmethod
     def _check_time(cls, value):
         return _normalised_time(value)
+
+    @model_validator(mode="after")
+    def _drop_unsafe_url(self):
+        if self.url is not None:
+            safe = web_url(self.url)
+            if safe is None:
+                shown = self.url if len(self.url) <= 80 else self.url[:77] + "..."
+                self._notes.append(f"speech {self.id}: url {shown!r} left out: only {' and '.join(URL_SCHEMES)} links are kept")
+            self.url = safe
+        return self
+
+    @property
+    def notes(self) -> list[str]:
+        return self._notes
 
     @model_validator(mode="after")
     def _column_from_reference(self):
@@ -133,6 +204,12 @@ class Cited(BaseModel):
     chamber: Optional[str] = None
     procedural: bool = False
     url: Optional[str] = None
+
+    @field_validator("url")
+    @classmethod
+    def _only_web_urls(cls, value):
+        # Also on the way out: an index written before URLs were checked must not serve a javascript: link.
+        return web_url(value)
 
 
 class PassageKey(BaseModel):

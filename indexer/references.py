@@ -13,13 +13,15 @@ import datetime as dt
 import re
 from typing import Optional
 
-from indexer.records import Column
+from indexer.records import MAX_COLUMN, MAX_VOLUME, Column
 
+# Digit runs are bounded before int() sees them (a 5,000-digit number is an
+# error in Python itself); values past the Column bounds read as unknown.
 _REFERENCE = re.compile(
-    r"^\s*(?:(?:vol\.?\s*)?(?P<volume>\d+)\s+)?"
-    r"(?P<cc>cc?)\s*(?P<start>\d+)(?:\s*[-\u2013]\s*(?P<end>\d+))?\s*(?P<suffix>[A-Z]{1,3})?\s*$"
+    r"^\s*(?:(?:vol\.?\s*)?(?P<volume>\d{1,6})\s+)?"
+    r"(?P<cc>cc?)\s*(?P<start>\d{1,6})(?:\s*[-\u2013]\s*(?P<end>\d{1,6}))?\s*(?P<suffix>[A-Z]{1,3})?\s*$"
 )
-_COLNUM = re.compile(r"^\s*(?P<number>\d+)\s*(?P<suffix>[A-Z]{1,3})?\s*$")
+_COLNUM = re.compile(r"^\s*(?P<number>\d{1,6})\s*(?P<suffix>[A-Z]{1,3})?\s*$")
 
 
 def expand_end(start: int, abbreviated: str) -> int:
@@ -41,8 +43,11 @@ def parse_reference(text: str) -> Optional[Column]:
         return None
     start = int(m["start"])
     end = expand_end(start, m["end"]) if m["end"] else start
+    volume = int(m["volume"]) if m["volume"] else None
+    if not (1 <= start <= end <= MAX_COLUMN) or (volume is not None and not 1 <= volume <= MAX_VOLUME):
+        return None
     return Column(
-        volume=int(m["volume"]) if m["volume"] else None,
+        volume=volume,
         start=start,
         end=end,
         suffix=m["suffix"] or None,
@@ -52,7 +57,7 @@ def parse_reference(text: str) -> Optional[Column]:
 def parse_colnum(text: Optional[str]) -> tuple[Optional[int], Optional[str]]:
     """ParlParse colnum '349W' -> (349, 'W'); '' or junk -> (None, None)."""
     m = _COLNUM.match(text or "")
-    if not m:
+    if not m or not 1 <= int(m["number"]) <= MAX_COLUMN:
         return None, None
     return int(m["number"]), m["suffix"] or None
 

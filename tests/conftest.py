@@ -86,6 +86,18 @@ def small_index(tmp_path_factory, encoder, members) -> Path:
 
 
 @pytest.fixture(scope="session")
+def previous_index(tmp_path_factory, encoder, members) -> Path:
+    """An index of one day of written statements, made before any bad input comes near it; tests copy it to change it."""
+    from indexer.build import build_index
+    from fixtures import WMS_FIRST
+
+    index_dir = tmp_path_factory.mktemp("previous") / "index"
+    summary = build_index([WMS_FIRST], index_dir, encoder, members)
+    assert not summary.problems and summary.speeches == 8
+    return index_dir
+
+
+@pytest.fixture(scope="session")
 def client(store, encoder):
     """The HTTP API over the small index in each store, through FastAPI's TestClient (model loaded once)."""
     from fastapi.testclient import TestClient

@@ -12,7 +12,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional
 
-from indexer.errors import SourceError, SupersededFile
+from indexer.errors import SourceError, SourceWarning, SupersededFile
 from indexer.members import MemberDirectory
 from indexer.readers.encoding import binary_kind, decode_head, decode_text
 from indexer.readers.contribution import looks_like_contribution_page, read_contribution_page
@@ -130,6 +130,13 @@ def read_source(
     kind = detect_format(head)
     if kind is None:
         raise SourceError(path, "unrecognised format: not ParlParse XML, a contribution page, JSONL or CSV", line=1)
+    for speech in _speeches(path, kind, members, report):
+        for note in speech.notes:  # what validation left out of the record (an unsafe URL)
+            report(SourceWarning(path, note))
+        yield speech
+
+
+def _speeches(path: Path, kind: str, members: MemberDirectory, report: Callable[[SourceError], None]) -> Iterator[Speech]:
     data = path.read_bytes()
     if kind == "parlparse":
         yield from read_parlparse(path, members, data, report)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import itertools
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
@@ -41,26 +42,67 @@ def looks_like_csv(head: str) -> bool:
     return bool(names & set(COLUMNS["text"])) and len(names) > 1
 
 
+MAX_BAD_ROWS = 100  # past this many malformed rows the file is not worth reading on
+
+
 def read_csv(path: Path, text: str, report: Callable[[SourceError], None]) -> Iterator[Speech]:
     csv.field_size_limit(64 * 1024 * 1024)
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    fields = {name.strip().lower(): name for name in reader.fieldnames or []}
+    rows = _rows(path, text, report)
+    header = next(rows, None)
+    if header is None:
+        return
+    names = header[1]
+    fields: dict[str, int] = {}
+    for i, name in enumerate(names):
+        fields.setdefault(name.strip().lower(), i)
     column = {key: next((fields[n] for n in names if n in fields), None) for key, names in COLUMNS.items()}
-    for row_number, row in enumerate(reader, start=1):
-        line = reader.line_num
+    for row_number, (line, cells) in enumerate(rows, start=1):
         try:
-            speech = _speech(path, row, row_number, column)
+            speech = _speech(path, cells, row_number, column)
         except (ValueError, ValidationError) as err:
             report(SourceError(path, f"invalid row: {err}".splitlines()[0], line=line))
             continue
-        if speech is not None:
-            yield speech
+        if speech is None:
+            report(SourceError(path, f"row {row_number} has no text (column {names[column['text']]!r} is empty); skipped", line=line))
+            continue
+        yield speech
 
 
-def _speech(path: Path, row: dict, row_number: int, column: dict) -> Optional[Speech]:
+def _rows(path: Path, text: str, report: Callable[[SourceError], None]) -> Iterator[tuple[int, list[str]]]:
+    """(first line, cells) of each row, parsed strictly; a malformed row is reported and reading resumes after its first line.
+
+    Python's csv module, left lax, reads an unterminated quote as the start of
+    a cell that runs on through every row after it. Strictly, it stops there:
+    the row that opened the quote is reported, and parsing starts again on the
+    next line, so the rows it would have swallowed are read as rows.
+    """
+    lines = io.StringIO(text, newline="").readlines()  # split at \n, \r\n and \r only, as csv does
+    start, bad = 0, 0
+    while start < len(lines):
+        reader = csv.reader(itertools.islice(lines, start, None), strict=True)
+        consumed = 0
+        try:
+            for cells in reader:
+                first = start + consumed + 1
+                consumed = reader.line_num
+                if cells:  # a blank line is no row
+                    yield first, cells
+            return
+        except csv.Error as err:
+            first = start + consumed + 1
+            bad += 1
+            ended = "the file ends inside a quoted cell" if "end of data" in str(err) else str(err)
+            report(SourceError(path, f"malformed row ({ended}; an unterminated quote?); skipped", line=first))
+            if bad >= MAX_BAD_ROWS:
+                report(SourceError(path, f"{bad} malformed rows; the rest of the file is skipped", line=first))
+                return
+            start = first  # resume on the line after the one that started the bad row
+
+
+def _speech(path: Path, cells: list[str], row_number: int, column: dict) -> Optional[Speech]:
     def get(key: str) -> Optional[str]:
-        name = column[key]
-        value = (row.get(name) or "").strip() if name else ""
+        i = column[key]
+        value = cells[i].strip() if i is not None and i < len(cells) else ""
         return value or None
 
     text = get("text")

@@ -137,7 +137,8 @@ def xml_text_codec(path: Path, data: bytes, report: Callable[[SourceError], None
             data.decode("cp1252")
         except UnicodeDecodeError:
             return None  # not Windows text either: the parser reports where it breaks
-        report(SourceWarning(path, "declares encoding UTF-8 but is not UTF-8 (first bad byte on this line); read as Windows-1252", line=line))
+        said = "declares encoding UTF-8" if match else "has no XML declaration (so is UTF-8 by rule)"
+        report(SourceWarning(path, f"{said} but is not UTF-8 (first bad byte on this line); read as Windows-1252", line=line))
         return "cp1252"
     if declared in _LATIN and utf8_error is None:
         report(SourceWarning(path, f"declares encoding {declared_name} but is UTF-8; read as UTF-8"))

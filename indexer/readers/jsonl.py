@@ -12,7 +12,7 @@ from typing import Callable, Iterator
 from pydantic import ValidationError
 
 from indexer.errors import SourceError
-from indexer.records import Speech
+from indexer.records import Speech, describe
 
 
 def looks_like_jsonl(head: str) -> bool:
@@ -26,11 +26,4 @@ def read_jsonl(path: Path, text: str, report: Callable[[SourceError], None]) -> 
         try:
             yield Speech.model_validate_json(line)
         except ValidationError as err:
-            report(SourceError(path, _describe(err), line=number))
-
-
-def _describe(err: ValidationError) -> str:
-    first = err.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]) or "line"
-    more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
-    return f"invalid speech record: {where}: {first['msg']}{more}"
+            report(SourceError(path, f"invalid speech record: {describe(err)}", line=number))

@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import Callable, Iterator, Optional
 
 from lxml import etree
+from pydantic import ValidationError
 
-from indexer.errors import SourceError, SupersededFile
+from indexer.errors import SourceError, SourceWarning, SupersededFile
 from indexer.members import MemberDirectory
 from indexer.readers.encoding import decode_strict, xml_text_codec
 from indexer.normalise import clean_text, normalise_time
-from indexer.records import Column, Paragraph, Speaker, Speech
+from indexer.records import Column, Paragraph, Speaker, Speech, describe
 from indexer.references import parse_colnum
 
 SPEECH_TAGS = {"speech", "ques", "reply"}
@@ -68,7 +69,8 @@ def read_parlparse(
     path: Path, members: MemberDirectory, data: Optional[bytes] = None, report: Optional[Callable[[SourceError], None]] = None
 ) -> Iterator[Speech]:
     """Speeches of one day's file (its bytes, when already read); `report` hears of a guessed encoding."""
-    root = _parse(path, path.read_bytes() if data is None else data, report or (lambda problem: None))
+    report = report or (lambda problem: None)
+    root = _parse(path, path.read_bytes() if data is None else data, report)
     if root.get("latest") == "no":
         raise SupersededFile(path, "a later version of this sitting day exists (latest=\"no\")")
 
@@ -98,9 +100,33 @@ def read_parlparse(
             continue
         if element.tag not in SPEECH_TAGS:
             continue
-        speech = _speech(path, el, element, elements[i + 1 :], house, major, minor, members)
+        try:
+            speech = _speech(path, el, element, elements[i + 1 :], house, major, minor, members)
+        except ValidationError as err:  # one bad record (an over-long id, say), not a bad file
+            report(SourceError(path, f"{element.tag} {(el.get('id') or '')[:100]!r} skipped: {describe(err)}", line=el.sourceline))
+            continue
         if speech is not None:
             yield speech
+
+
+class _RefuseExternal(etree.Resolver):
+    """Answers every request for an external resource (DTD, entity, XInclude) with nothing, and remembers it.
+
+    Internal entities (the old ParlParse DTD's `&mdash;`) are expanded by the
+    parser; an entity declared `SYSTEM "file:///etc/passwd"` or pointing at a
+    URL expands to nothing, so no file outside the input and no network
+    address is ever read.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.refused: list[str] = []
+
+    def resolve(self, url, public_id, context):
+        shown = url or public_id or "?"
+        if shown not in self.refused:
+            self.refused.append(shown)
+        return self.resolve_string("", context)
 
 
 def _parse(path: Path, data: bytes, report: Callable[[SourceError], None]) -> etree._Element:
@@ -111,17 +137,30 @@ def _parse(path: Path, data: bytes, report: Callable[[SourceError], None]) -> et
         # decode them as they are and tell the parser the text is now UTF-8.
         data = decode_strict(path, data, codec).encode("utf-8")
     parser = etree.XMLParser(
-        resolve_entities=True, huge_tree=True, no_network=True, remove_comments=True, encoding="utf-8" if codec else None
+        resolve_entities=True, load_dtd=False, no_network=True, huge_tree=True, remove_comments=True,
+        encoding="utf-8" if codec else None,
     )
+    refuse = _RefuseExternal()
+    parser.resolvers.add(refuse)
     try:
-        return etree.fromstring(data, parser, base_url=str(path))
+        root = etree.fromstring(data, parser, base_url=str(path))
     except etree.XMLSyntaxError as err:
         line, column = err.position if err.position else (None, None)
         message = re.sub(r", line \d+, column \d+$", "", err.msg or "cannot parse")  # the place is said once
         where = f" (column {column})" if column else ""
-        raise SourceError(path, f"malformed XML{where}: {message}", line=line) from err
+        raise SourceError(path, f"malformed XML{where}: {message}{_refused_note(refuse.refused, ', after')}", line=line) from err
     except etree.LxmlError as err:
         raise SourceError(path, f"cannot parse XML: {err}") from err
+    if refuse.refused:
+        report(SourceWarning(path, f"indexed without what its external entities name{_refused_note(refuse.refused, ':')}"))
+    return root
+
+
+def _refused_note(refused: list[str], lead: str) -> str:
+    if not refused:
+        return ""
+    shown = ", ".join(repr(url[:100]) for url in refused[:3]) + (f" and {len(refused) - 3} more" if len(refused) > 3 else "")
+    return f"{lead} refusing to read {shown} (external entities, DTDs and network addresses are never read)"
 
 
 def _house_of(root: etree._Element, path: Path) -> Optional[str]:

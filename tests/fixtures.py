@@ -1,0 +1,65 @@
+"""Test data and helpers shared by test modules: real files of ../shared/data and the commands run on them.
+
+Importable (`from fixtures import ...`), as datasette's tests/fixtures.py is:
+fixtures proper (pytest's) stay in conftest.py.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from indexer.store import LOCK, Index
+
+from conftest import XML
+
+WMS_FIRST = XML / "2009-10_wms" / "ministerial2009-10-26c.xml"  # indexed first; its truncated copy comes later
+WMS_SECOND = XML / "2009-10_wms" / "ministerial2009-10-27a.xml"  # a good file among the bad ones
+LORDS_WMS = XML / "2009-10_lordswms" / "lordswms2009-10-26a.xml"  # ISO-8859-1: "Umeå" is one raw byte
+LORDS_WRANS = XML / "2009-10_lordswrans" / "lordswrans2009-10-26a.xml"
+WESTMINSTER_HALL = XML / "2009-10_westminhall" / "westminster2009-10-27a.xml"
+KILLED_INPUT = XML / "2009-10_lordswms" / "lordswms2009-10-27a.xml"  # 52 passages: seconds of embedding
+
+KNOWN_SPEECH = "uk.org.publicwhip/wms/2009-10-26c.1WS.2"  # in WMS_FIRST
+UMEA_SPEECH = "uk.org.publicwhip/wms/2009-10-26a.88.3"  # "...Competitiveness Council, which took place in Umeå"
+WATCHKEEPER_REPLY = "uk.org.publicwhip/wrans/2009-10-26a.101.2"
+BYELAWS_SPEECH = "uk.org.publicwhip/wms/2009-10-27a.7WS.2"  # in WMS_SECOND
+KILLED_INPUT_SPEECH = "uk.org.publicwhip/wms/2009-10-27a.93.1"
+MAX_MB = 100  # the default of --max-file-mb
+
+
+def hansard_search(*args, cache_dir, **kwargs):
+    return subprocess.run(command(*args), capture_output=True, text=True, env=cli_env(cache_dir), **kwargs)
+
+
+def command(*args) -> list[str]:
+    program = shutil.which("hansard-search", path=os.path.dirname(sys.executable)) or "hansard-search"
+    return [program, *map(str, args)]
+
+
+def cli_env(cache_dir) -> dict:
+    return {**os.environ, "HANSARD_CACHE_DIR": str(cache_dir), "COLUMNS": "250"}
+
+
+def first_speeches(path: Path, n: int) -> str:
+    """A real day's XML up to the end of its nth speech, closed: a small file of the same form."""
+    text = path.read_bytes().decode("latin-1")
+    ends = [m.end() for m in re.finditer(r"</(?:speech|ques|reply)>", text)]
+    return text[: ends[n - 1]] + "\n</publicwhip>\n"
+
+
+def copy_index(index_dir: Path, to: Path) -> Path:
+    shutil.copytree(index_dir, to, ignore=shutil.ignore_patterns(LOCK))
+    return to
+
+
+def speech_texts(index: Index, speech_id: str) -> list[str]:
+    return [p.text for p in index.speech(speech_id)]
+
+
+def dense_top(index: Index, encoder, query: str, k: int = 3) -> list[str]:
+    """Speech ids of the nearest passages: a real search over the stored vectors."""
+    _, vecs = index.search(encoder.encode_query(query), k)
+    return [p.speech_id for p in index.passages_at(vecs)]
