@@ -54,6 +54,22 @@ def pytest_configure(config):
         raise pytest.UsageError(f"test data not found at {DATA}: set HANSARD_TEST_DATA to the shared data folder")
 
 
+# Fixtures whose use means a test needs PostgreSQL, or drives Chromium.
+POSTGRES_FIXTURES = {"databases", "small_database"}
+BROWSER_FIXTURES = {"browser"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark each test by what it needs, from the fixtures it uses: `-m "not postgres and not browser"` is the fast half."""
+    for item in items:
+        params = getattr(item, "callspec", None)
+        on_postgres = "postgres" in (params.params.values() if params else ()) or POSTGRES_FIXTURES & set(item.fixturenames)
+        if on_postgres:
+            item.add_marker(pytest.mark.postgres)
+        if BROWSER_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.browser)
+
+
 @pytest.fixture(scope="session")
 def members():
     from indexer.members import MemberDirectory
