@@ -41,7 +41,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from embeddings.encoder import load_encoder  # noqa: E402
 from indexer.build import build_index  # noqa: E402
-from indexer.members import MemberDirectory  # noqa: E402
+from indexer.sources.members import MemberDirectory  # noqa: E402
 from indexer.pgstore import connect, redact  # noqa: E402
 from load import drive, start_service  # noqa: E402
 from model_choice import COLLECTIONS, DATA, read_dev_queries  # noqa: E402

@@ -53,7 +53,7 @@ def percentile(values: list[float], q: float) -> float:
 
 def measure_indexing(repeats: int, workdir: Path, backends: list[str]) -> dict:
     """Per backend; the backends take turns within each repeat, so machine load falls on all alike."""
-    from indexer.members import MemberDirectory
+    from indexer.sources.members import MemberDirectory
 
     members = MemberDirectory.load(DATA / "hansard" / "members")
     runs: dict[str, list] = {b: [] for b in backends}

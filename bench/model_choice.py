@@ -55,10 +55,10 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 
 from embeddings.encoder import Encoder, load_encoder  # noqa: E402
-from indexer.members import MemberDirectory  # noqa: E402
-from indexer.passages import speech_passages  # noqa: E402
-from indexer.readers import discover, read_source  # noqa: E402
-from indexer.records import Passage, Speech  # noqa: E402
+from indexer.sources.members import MemberDirectory  # noqa: E402
+from indexer.sources.passages import speech_passages  # noqa: E402
+from indexer.sources.readers import discover, read_source  # noqa: E402
+from indexer.sources.records import Passage, Speech  # noqa: E402
 from service.evaluate import mrr_at, ndcg_at, recall_at  # noqa: E402
 
 DATA = Path("/work/shared/data/hansard")

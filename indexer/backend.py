@@ -25,7 +25,7 @@ import numpy as np
 
 from embeddings.encoder import ModelInfo
 from indexer.query import Filters, ParsedQuery
-from indexer.records import Passage
+from indexer.sources.records import Passage
 
 # What results can be counted by; each store maps these names (and the
 # groups: passage, speech, debate) to its own expressions.

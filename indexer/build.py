@@ -22,12 +22,12 @@ from typing import Callable, Iterable, Iterator, Optional
 import numpy as np
 
 from embeddings.encoder import Encoder
-from indexer.errors import SourceError, SourceWarning, SupersededFile
-from indexer.members import MemberDirectory
-from indexer.passages import speech_passages
-from indexer.readers import MB, discover, read_source
-from indexer.readers.parlparse import sitting_key
-from indexer.records import Passage, Speech
+from indexer.sources.errors import SourceError, SourceWarning, SupersededFile
+from indexer.sources.members import MemberDirectory
+from indexer.sources.passages import speech_passages
+from indexer.sources.readers import MB, discover, read_source
+from indexer.sources.vocabulary import sitting_key
+from indexer.sources.records import Passage, Speech
 from indexer.store import ANN_THRESHOLD, Index, IndexError_, IndexLocked, Manifest, is_index, lock_index, write_index
 
 DEFAULT_MAX_FILE_MB = 100

@@ -47,8 +47,9 @@ import numpy as np
 from embeddings.encoder import ModelInfo
 from indexer.backend import Dialect, QueryTimeout, StoreUnavailable, Where, where_clause as conditions
 from indexer.query import Filters, ParsedQuery
-from indexer.readers.parlparse import sitting_key
-from indexer.records import Column, Passage, Speaker
+from indexer.sources.vocabulary import sitting_key
+from indexer.sources.records import Passage, Speaker
+from indexer.sources.references import Column
 from indexer.store import IndexError_, Manifest
 
 SCHEMA_VERSION = 1

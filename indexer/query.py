@@ -18,7 +18,7 @@ from typing import Optional
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from indexer.members import party_name
+from indexer.sources.vocabulary import party_name
 
 HOUSES = ("commons", "lords")
 

@@ -44,7 +44,8 @@ from embeddings.encoder import ModelInfo
 from indexer.backend import Dialect, QueryTimeout, Where, where_clause as conditions
 from indexer.fusion import fill_missing, weighted_fusion
 from indexer.query import Filters, ParsedQuery, fts_phrase
-from indexer.records import Column, Passage, Speaker
+from indexer.sources.records import Passage, Speaker
+from indexer.sources.references import Column
 
 FORMAT_VERSION = 2  # 2: full-text (FTS5) table and filter indexes
 CURRENT = "CURRENT"

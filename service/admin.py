@@ -21,7 +21,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from indexer.build import BuildError, index_speeches, remove_speeches
-from indexer.records import Speech
+from indexer.sources.records import Speech
 from service.runtime import ServiceState
 
 MAX_SPEECHES_PER_WRITE = 1_000

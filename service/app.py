@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 
 from embeddings.encoder import Encoder
-from indexer.records import Cited, Passage
+from indexer.sources.records import Cited, Passage
 from indexer.query import Filters
 from service.export import ExportFormat, export_response
 from service.highlight import PassageHighlight

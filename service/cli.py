@@ -100,7 +100,7 @@ def index(
 ) -> None:
     """Read speeches from SOURCES, embed their paragraphs and write (or update) the index, or the PostgreSQL store."""
     from indexer.build import BuildError, build_index, find_members_folder
-    from indexer.members import MemberDirectory
+    from indexer.sources.members import MemberDirectory
     from embeddings.encoder import load_encoder
 
     database_url = _check_database_url(database_url)
@@ -198,13 +198,13 @@ def download(
     dest: Annotated[Path, typer.Option(help="Folder to download into, as DEST/<site folder>/<file>.")] = ...,
     base_url: Annotated[
         str, typer.Option("--base-url", envvar="HANSARD_DOWNLOAD_URL", help="Where the ParlParse folders are (a mirror).")
-    ] = "https://www.theyworkforyou.com/pwdata/scrapedxml/",  # indexer.download.DEFAULT_BASE_URL, kept out of import time
+    ] = "https://www.theyworkforyou.com/pwdata/scrapedxml/",  # indexer.sources.download.DEFAULT_BASE_URL, kept out of import time
     delay: Annotated[float, typer.Option(min=0, help="Seconds at least between requests.")] = 1.0,
     retries: Annotated[int, typer.Option(min=0, help="Further tries of a request that timed out, lost its connection or got 429/5xx.")] = 4,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Fetch ParlParse XML from TheyWorkForYou: the latest version of each sitting day, resumably."""
-    from indexer.download import Fetcher, UsageError, download_files, plan_downloads, resolve_sections
+    from indexer.sources.download import Fetcher, UsageError, download_files, plan_downloads, resolve_sections
 
     try:
         folders = resolve_sections(house, section or [])
@@ -260,7 +260,7 @@ def download(
 
 
 def _iso_date(option: str, value: str) -> date:
-    from indexer.download import UsageError
+    from indexer.sources.download import UsageError
 
     try:
         return date.fromisoformat(value.strip())

@@ -26,7 +26,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from indexer.passages import sentence_spans
+from indexer.sources.passages import sentence_spans
 
 SEMANTIC_BUDGET = 60  # sentences embedded per page at most
 MAX_SENTENCES = 2  # sentences named per passage at most

@@ -29,7 +29,7 @@ from pydantic import ValidationError
 from embeddings.encoder import Encoder
 from indexer.fusion import RRF_K, fill_missing, reciprocal_rank_fusion, weighted_fusion  # noqa: F401 (re-exported)
 from indexer.query import Filters, ParsedQuery, fts_phrase, parse_query
-from indexer.records import Passage
+from indexer.sources.records import Passage
 from indexer.backend import FACET_NAMES, Store, Where, open_store
 from indexer.store import IndexError_
 from service.highlight import Highlighter, PassageHighlight

@@ -72,7 +72,7 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def members():
-    from indexer.members import MemberDirectory
+    from indexer.sources.members import MemberDirectory
 
     return MemberDirectory.load(MEMBERS)
 

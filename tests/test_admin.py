@@ -98,7 +98,7 @@ def test_bad_writes_are_refused_with_the_field_named(admin):
 
 def test_reload_picks_up_a_version_written_by_another_process(admin, encoder, tmp_path):
     from indexer.build import index_speeches
-    from indexer.records import Speech
+    from indexer.sources.records import Speech
 
     client, target = admin
     first = client.get("/health").json()["index_version"]

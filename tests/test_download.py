@@ -25,7 +25,7 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 from conftest import XML
-from indexer.download import (
+from indexer.sources.download import (
     DEFAULT_BASE_URL,
     Fetcher,
     RemoteFile,
@@ -403,7 +403,7 @@ def test_a_later_version_replaces_the_earlier_one_on_disk(site, tmp_path):
 
 def test_a_download_indexes_cleanly(site, tmp_path, encoder, members):
     from indexer.build import build_index
-    from indexer.readers import discover
+    from indexer.sources.readers import discover
 
     dest = tmp_path / "xml"
     site.add("lordswms/lordswms2009-10-27b.xml", site.content("lordswms/lordswms2009-10-27a.xml"))

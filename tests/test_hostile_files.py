@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from indexer.build import build_index
-from indexer.errors import SourceError, SourceWarning
-from indexer.passages import speech_passages
-from indexer.readers import read_source
-from indexer.records import Speech
+from indexer.sources.errors import SourceError, SourceWarning
+from indexer.sources.passages import speech_passages
+from indexer.sources.readers import read_source
+from indexer.sources.records import Speech
 from indexer.store import CURRENT, Index
 
 from conftest import CONTRIBUTION_PAGE

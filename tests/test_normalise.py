@@ -2,7 +2,7 @@
 
 import pytest
 
-from indexer.normalise import clean_text, is_clock_line, normalise_time
+from indexer.sources.normalise import clean_text, is_clock_line, normalise_time
 
 
 @pytest.mark.parametrize(

@@ -2,8 +2,8 @@
 
 import datetime as dt
 
-from indexer.passages import approximate_tokens, speech_passages, split_sentences
-from indexer.records import Speech
+from indexer.sources.passages import approximate_tokens, speech_passages, split_sentences
+from indexer.sources.records import Speech
 
 
 def _speech(*paragraphs, **fields):

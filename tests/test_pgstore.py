@@ -17,7 +17,7 @@ from test_updates import COMMONS_WMS, LORDS_WMS, _revised, _write
 from indexer.build import build_index, index_speeches, remove_speeches
 from indexer.pgstore import PgIndex, connect, migrate, redact, tsquery_sql
 from indexer.query import Filters
-from indexer.records import Speech
+from indexer.sources.records import Speech
 
 LIGHTHOUSE = {
     "id": "test/pg/lighthouses/1", "house": "commons", "section": "debates", "date": "2009-11-02",

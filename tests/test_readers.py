@@ -10,9 +10,9 @@ import json
 
 import pytest
 
-from indexer.errors import SourceError, SupersededFile
-from indexer.readers import detect_format, discover, read_source
-from indexer.records import Column
+from indexer.sources.errors import SourceError, SupersededFile
+from indexer.sources.readers import detect_format, discover, read_source
+from indexer.sources.references import Column
 
 from conftest import CONTRIBUTION_PAGE, XML
 
@@ -74,7 +74,7 @@ KNOWN = [
     KNOWN, ids=[k[1].split("/", 1)[1] for k in KNOWN],
 )
 def test_known_speech(members, file, speech_id, name, person_id, party, date, time, debate, column, reference, house, section):
-    from indexer.passages import speech_passages
+    from indexer.sources.passages import speech_passages
 
     speech = speech_by_id(XML / file, members, speech_id)
     assert speech.speaker.name == name
@@ -181,7 +181,7 @@ def test_contribution_page_fields(members):
 
 
 def test_contribution_page_passages(members):
-    from indexer.passages import speech_passages
+    from indexer.sources.passages import speech_passages
 
     [speech] = read(CONTRIBUTION_PAGE, members)
     passages = speech_passages(speech, 256)
@@ -211,7 +211,7 @@ def test_proceeding_line_gives_speaker_party_house_and_date(tmp_path, members):
     assert speech.speaker.party == "Crossbench"
     assert speech.house == "lords"
     assert speech.date == dt.date(2023, 7, 5)
-    from indexer.passages import speech_passages
+    from indexer.sources.passages import speech_passages
 
     passages = speech_passages(speech, 256)
     assert len(passages) == 11

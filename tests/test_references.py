@@ -4,8 +4,8 @@ import datetime as dt
 
 import pytest
 
-from indexer.records import Column
-from indexer.references import format_citation, format_reference, parse_colnum, parse_reference
+from indexer.sources.references import Column
+from indexer.sources.references import format_citation, format_reference, parse_colnum, parse_reference
 
 
 @pytest.mark.parametrize(

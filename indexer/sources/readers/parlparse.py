@@ -21,12 +21,13 @@ from typing import Callable, Iterator, Optional
 from lxml import etree
 from pydantic import ValidationError
 
-from indexer.errors import SourceError, SourceWarning, SupersededFile
-from indexer.members import MemberDirectory
-from indexer.readers.encoding import decode_strict, xml_text_codec
-from indexer.normalise import clean_text, normalise_time
-from indexer.records import Column, Paragraph, Speaker, Speech, describe
-from indexer.references import parse_colnum
+from indexer.sources.errors import SourceError, SourceWarning, SupersededFile
+from indexer.sources.members import MemberDirectory
+from indexer.sources.readers.encoding import decode_strict, xml_text_codec
+from indexer.sources.normalise import clean_text, normalise_time
+from indexer.sources.records import Paragraph, Speaker, Speech, describe
+from indexer.sources.references import Column
+from indexer.sources.references import parse_colnum
 
 SPEECH_TAGS = {"speech", "ques", "reply"}
 HEADING_TAGS = {"oral-heading", "major-heading", "minor-heading"}
@@ -307,20 +308,3 @@ def _default_suffix(house: Optional[str], section: Optional[str]) -> Optional[st
     if section == "wms":
         return "WS"
     return None
-
-
-# A ParlParse gid: uk.org.publicwhip/<collection>/<file stem up to the day><version letter>.<n>...
-# e.g. uk.org.publicwhip/debate/2009-10-26b.1.0 or
-# uk.org.publicwhip/standing/standing2009-10-20_CHILDPOV_05-0_2009-10-27a.1.0
-_GID = re.compile(r"^(uk\.org\.publicwhip/[a-z]+/[^./]*?\d{4}-\d{2}-\d{2})[a-z]+\.")
-
-
-def sitting_key(house: Optional[str], speech_id: str) -> Optional[str]:
-    """The sitting (house, collection and day) a ParlParse speech belongs to, whatever the file version; else None.
-
-    Every version of a sitting's file (a, b, c, ...) holds the whole sitting,
-    so the newest replaces all the older ones held. The house is part of it:
-    Lords and Commons written answers share gid prefixes and days.
-    """
-    match = _GID.match(speech_id)
-    return f"{house}|{match.group(1)}" if match else None

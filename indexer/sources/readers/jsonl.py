@@ -1,4 +1,4 @@
-"""JSON Lines: one `indexer.records.Speech` object per line (see README).
+"""JSON Lines: one `indexer.sources.records.Speech` object per line (see README).
 
 Each line stands alone, so a bad line is reported with its number and
 skipped while the rest of the file is indexed.
@@ -11,8 +11,8 @@ from typing import Callable, Iterator
 
 from pydantic import ValidationError
 
-from indexer.errors import SourceError
-from indexer.records import Speech, describe
+from indexer.sources.errors import SourceError
+from indexer.sources.records import Speech, describe
 
 
 def looks_like_jsonl(head: str) -> bool:

@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Literal, Optional
+from typing import Optional
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictBool, ValidationError, field_validator, model_validator
 
-House = Literal["commons", "lords"]
+from indexer.sources.normalise import normalise_time
+from indexer.sources.references import Column, parse_reference
+from indexer.sources.vocabulary import House
 
-# Bounds on what a source may claim, checked before anything stores it: the
-# largest real values are far below them (Lords volume 840s, a written-answers
-# column in the 2,000s), and SQLite refuses integers past 2**63 outright.
-MAX_VOLUME = 10_000
-MAX_COLUMN = 100_000
+
 MAX_ID_CHARS = 500
 MAX_URL_CHARS = 2_000
 # Links are rendered as citations by portals and the search page: only web
@@ -59,23 +57,6 @@ class Speaker(BaseModel):
     name: Optional[str] = None
     person_id: Optional[str] = None
     party: Optional[str] = None
-
-
-class Column(BaseModel):
-    """Where the words are printed in the bound Hansard volume."""
-
-    volume: Optional[int] = Field(default=None, ge=1, le=MAX_VOLUME)
-    start: Optional[int] = Field(default=None, ge=1, le=MAX_COLUMN)
-    end: Optional[int] = Field(default=None, ge=1, le=MAX_COLUMN)
-    suffix: Optional[str] = Field(
-        default=None, max_length=10, description="Column series: GC, WS, WA, WH, W, or null for the main chamber"
-    )
-
-    @model_validator(mode="after")
-    def _end_not_before_start(self):
-        if self.start is not None and self.end is not None and self.end < self.start:
-            raise ValueError(f"column end {self.end} is before its start {self.start}")
-        return self
 
 
 class Paragraph(BaseModel):
@@ -158,8 +139,6 @@ class Speech(BaseModel):
     @model_validator(mode="after")
     def _column_from_reference(self):
         if self.reference and self.column.start is None:
-            from indexer.references import parse_reference
-
             parsed = parse_reference(self.reference)
             if parsed is None:
                 raise ValueError(f"reference {self.reference!r} is not a Hansard column reference such as '823 cc554-7GC'")
@@ -173,8 +152,6 @@ class Speech(BaseModel):
 
 def _normalised_time(value: Optional[str]) -> Optional[str]:
     # Sources print times many ways ("4.30 pm", "014:30:00"); keep HH:MM or nothing.
-    from indexer.normalise import normalise_time
-
     return normalise_time(value) if value is not None else None
 
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 from typing import Callable, Iterator
 
-from indexer.records import Paragraph, Passage, Speech
-from indexer.references import format_citation, format_reference
+from indexer.sources.records import Paragraph, Passage, Speech
+from indexer.sources.references import format_citation, format_reference
 
 MIN_WORDS = 8
 TokenCounter = Callable[[str], int]

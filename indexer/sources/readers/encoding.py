@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 from typing import Callable, Optional
 
-from indexer.errors import SourceError, SourceWarning
+from indexer.sources.errors import SourceError, SourceWarning
 
 # Longest first: the UTF-32-LE mark begins with the UTF-16-LE one.
 _BOMS = [

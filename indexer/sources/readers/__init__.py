@@ -12,14 +12,14 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional
 
-from indexer.errors import SourceError, SourceWarning, SupersededFile
-from indexer.members import MemberDirectory
-from indexer.readers.encoding import binary_kind, decode_head, decode_text
-from indexer.readers.contribution import looks_like_contribution_page, read_contribution_page
-from indexer.readers.csvfile import looks_like_csv, read_csv
-from indexer.readers.jsonl import looks_like_jsonl, read_jsonl
-from indexer.readers.parlparse import latest_flag, looks_like_parlparse, read_parlparse
-from indexer.records import Speech
+from indexer.sources.errors import SourceError, SourceWarning, SupersededFile
+from indexer.sources.members import MemberDirectory
+from indexer.sources.readers.encoding import binary_kind, decode_head, decode_text
+from indexer.sources.readers.contribution import looks_like_contribution_page, read_contribution_page
+from indexer.sources.readers.csvfile import looks_like_csv, read_csv
+from indexer.sources.readers.jsonl import looks_like_jsonl, read_jsonl
+from indexer.sources.readers.parlparse import latest_flag, looks_like_parlparse, read_parlparse
+from indexer.sources.records import Speech
 
 HEAD_BYTES = 16 * 1024
 MB = 1024 * 1024

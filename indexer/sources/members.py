@@ -19,38 +19,11 @@ from typing import Optional
 
 from lxml import etree
 
+from indexer.sources.vocabulary import party_name
+
 log = logging.getLogger(__name__)
 
-# The sources spell parties three ways (Lab, labour, Labour): print one.
-PARTY_NAMES = {
-    "lab": "Labour", "labour": "Labour",
-    "con": "Conservative", "conservative": "Conservative",
-    "ldem": "Liberal Democrat", "liberal-democrat": "Liberal Democrat",
-    "lab/co-op": "Labour/Co-operative", "labourco-operative": "Labour/Co-operative",
-    "snp": "Scottish National Party", "scottish-national-party": "Scottish National Party",
-    "pc": "Plaid Cymru", "plaid-cymru": "Plaid Cymru",
-    "dup": "Democratic Unionist Party", "uup": "Ulster Unionist Party",
-    "sdlp": "Social Democratic and Labour Party",
-    "social-democratic-and-labour-party": "Social Democratic and Labour Party",
-    "sf": "Sinn Féin", "sinn-fein": "Sinn Féin",
-    "xb": "Crossbench", "crossbench": "Crossbench", "bp": "Bishops", "bishop": "Bishops",
-    "ind": "Independent", "independent": "Independent",
-    "ind con": "Independent Conservative", "independent-conservative": "Independent Conservative",
-    "ind lab": "Independent Labour", "independent-labour": "Independent Labour",
-    "ind uu": "Independent Ulster Unionist", "independent-ulster-unionist": "Independent Ulster Unionist",
-    "green": "Green", "ukip": "UKIP", "alliance": "Alliance", "res": "Respect", "respect": "Respect",
-    "spk": "Speaker", "speaker": "Speaker", "deputy-speaker": "Deputy Speaker",
-    "cwm": "Deputy Speaker", "dcwm": "Deputy Speaker", "other": "Other",
-}
 _OPEN_END = dt.date(9999, 12, 31)
-_NO_PARTY = {"", "unknown", "none"}
-
-
-def party_name(raw: Optional[str]) -> Optional[str]:
-    if raw is None or raw.strip().lower() in _NO_PARTY:
-        return None
-    return PARTY_NAMES.get(raw.strip().lower(), raw.strip())
-
 
 def _date(raw: Optional[str]) -> Optional[dt.date]:
     if not raw:

@@ -16,9 +16,9 @@ from typing import Callable, Iterator, Optional
 
 from pydantic import ValidationError
 
-from indexer.errors import SourceError
-from indexer.members import party_name
-from indexer.records import Paragraph, Speaker, Speech
+from indexer.sources.errors import SourceError
+from indexer.sources.vocabulary import party_name
+from indexer.sources.records import Paragraph, Speaker, Speech
 
 # Accepted header names for each field, first match wins.
 COLUMNS = {

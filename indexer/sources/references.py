@@ -13,7 +13,31 @@ import datetime as dt
 import re
 from typing import Optional
 
-from indexer.records import MAX_COLUMN, MAX_VOLUME, Column
+from pydantic import BaseModel, Field, model_validator
+
+# Bounds on what a source may claim, checked before anything stores it: the
+# largest real values are far below them (Lords volume 840s, a written-answers
+# column in the 2,000s), and SQLite refuses integers past 2**63 outright.
+MAX_VOLUME = 10_000
+MAX_COLUMN = 100_000
+
+
+class Column(BaseModel):
+    """Where the words are printed in the bound Hansard volume."""
+
+    volume: Optional[int] = Field(default=None, ge=1, le=MAX_VOLUME)
+    start: Optional[int] = Field(default=None, ge=1, le=MAX_COLUMN)
+    end: Optional[int] = Field(default=None, ge=1, le=MAX_COLUMN)
+    suffix: Optional[str] = Field(
+        default=None, max_length=10, description="Column series: GC, WS, WA, WH, W, or null for the main chamber"
+    )
+
+    @model_validator(mode="after")
+    def _end_not_before_start(self):
+        if self.start is not None and self.end is not None and self.end < self.start:
+            raise ValueError(f"column end {self.end} is before its start {self.start}")
+        return self
+
 
 # Digit runs are bounded before int() sees them (a 5,000-digit number is an
 # error in Python itself); values past the Column bounds read as unknown.

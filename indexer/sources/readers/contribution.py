@@ -16,10 +16,11 @@ import re
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
-from indexer.errors import SourceError, SourceWarning
-from indexer.normalise import clean_text, is_clock_line, normalise_time
-from indexer.records import Column, Paragraph, Speaker, Speech
-from indexer.references import parse_reference
+from indexer.sources.errors import SourceError, SourceWarning
+from indexer.sources.normalise import clean_text, is_clock_line, normalise_time
+from indexer.sources.records import Paragraph, Speaker, Speech
+from indexer.sources.references import Column
+from indexer.sources.references import parse_reference
 
 BANNER = "UK Parliament / Open data"
 # Lines that end the speech and start the labelled trailer.
