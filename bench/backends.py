@@ -42,7 +42,7 @@ sys.path.insert(0, str(REPO / "bench"))
 from embeddings.encoder import load_encoder  # noqa: E402
 from indexer.build import build_index  # noqa: E402
 from indexer.sources.members import MemberDirectory  # noqa: E402
-from indexer.pgstore import connect, redact  # noqa: E402
+from indexer.store import Location, connect, redact  # noqa: E402
 from load import drive, start_service  # noqa: E402
 from model_choice import COLLECTIONS, DATA, read_dev_queries  # noqa: E402
 from service.evaluate import EvalQuery, evaluate  # noqa: E402
@@ -84,15 +84,16 @@ def main() -> None:
     if not args.reuse:
         args.work.mkdir(parents=True, exist_ok=True)
         build_index(sources, index_dir, encoder, members, rebuild=True)  # embeds (or takes from the cache) first
-        for name, kwargs in (("embedded", {}), ("postgres", {"database_url": fresh_database(args.database_url, "hansard_bench")})):
+        for name, target in (("embedded", index_dir),
+                             ("postgres", Location(database_url=fresh_database(args.database_url, "hansard_bench")))):
             started = time.perf_counter()
-            summary = build_index(sources, index_dir, encoder, members, rebuild=True, **kwargs)
+            summary = build_index(sources, target, encoder, members, rebuild=True)
             load[name] = {"seconds": round(time.perf_counter() - started, 1), "passages": summary.passages,
                           "store_seconds": round(summary.seconds.get("store", 0), 1)}
             print(f"{name}: {load[name]}", file=sys.stderr)
 
-    searchers = {"embedded": Searcher.open(index_dir, encoder),
-                 "postgres": Searcher.open(index_dir, encoder, database_url=database_url)}
+    searchers = {"embedded": Searcher.open(Location(index_dir=index_dir), encoder),
+                 "postgres": Searcher.open(Location(database_url=database_url), encoder)}
     assert len(searchers["embedded"].index) == len(searchers["postgres"].index)
     speech_ids = {passage.speech_id for _, passage in searchers["embedded"].index.iter_passages()}
     dev = read_dev_queries(DATA, speech_ids)

@@ -113,11 +113,11 @@ def measure_queries(index_dir: Path, limit: int, backend: str) -> dict:
     import faiss
 
     from embeddings.encoder import load_encoder
-    from indexer.store import Index
+    from indexer.store.embedded import EmbeddedStore
 
     faiss.omp_set_num_threads(1)
     encoder = load_encoder(use_cache=False, threads=1, backend=backend)
-    index = Index(index_dir)
+    index = EmbeddedStore(index_dir)
     queries = real_queries(limit)
     encoder.encode_query("warm up")
     timings = {"encode": [], "search": [], "fetch": [], "total": []}

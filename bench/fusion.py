@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from embeddings.encoder import load_encoder  # noqa: E402
 from indexer.query import parse_query  # noqa: E402
-from indexer.store import Index  # noqa: E402
+from indexer.store.embedded import EmbeddedStore  # noqa: E402
 from service.evaluate import load_queries, score_ranking  # noqa: E402
 from service.search import Searcher, fill_missing, keyword_query, reciprocal_rank_fusion, weighted_fusion  # noqa: E402
 
@@ -64,7 +64,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "fusion.json")
     args = parser.parse_args()
 
-    index = Index(args.index)
+    index = EmbeddedStore(args.index)
     encoder = load_encoder(index.model.name)
     searcher = Searcher(index, encoder)
     queries = load_queries(QA / "queries.jsonl", QA / "qrels.tsv")[:: args.every][: args.limit]

@@ -25,6 +25,7 @@ sys.path.insert(0, str(REPO / "bench"))
 from embeddings.encoder import load_encoder  # noqa: E402
 from model_choice import DATA, read_dev_queries  # noqa: E402
 from service.evaluate import EvalQuery, evaluate  # noqa: E402
+from indexer.store import Location  # noqa: E402
 from service.search import Searcher  # noqa: E402
 
 CANDIDATES = {
@@ -43,7 +44,7 @@ def main() -> None:
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "pg_keyword.json")
     args = parser.parse_args()
-    searcher = Searcher.open(Path("unused"), load_encoder(), database_url=args.database_url)
+    searcher = Searcher.open(Location(database_url=args.database_url), load_encoder())
     held = {row[0] for row in searcher.index._rows("SELECT DISTINCT speech_id FROM hansard_passages")}
     judged = [EvalQuery(q.id, q.text, frozenset(q.exclude), {s: 1.0 for s in q.relevant})
               for q in read_dev_queries(DATA, held)]

@@ -50,7 +50,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import faiss  # noqa: E402
 
 from embeddings.encoder import load_encoder  # noqa: E402
-from indexer.store import Index, write_index  # noqa: E402
+from indexer.store.embedded import EmbeddedStore, write_index  # noqa: E402
 from service.search import SearchRequest, Searcher  # noqa: E402
 from load import drive, real_queries, start_service  # noqa: E402
 
@@ -58,7 +58,7 @@ NOISE_SIGMA = 0.0245
 SEED = 7
 
 
-def build(source: Index, size: int, directory: Path) -> dict:
+def build(source: EmbeddedStore, size: int, directory: Path) -> dict:
     """Write an index of `size` passages under directory (real first, then synthetic); seconds taken."""
     real = list(source.iter_passages())
     vecs = np.array([vec for vec, _ in real], dtype=np.int64)
@@ -108,7 +108,7 @@ def in_process(directory: Path, queries: list[str]) -> tuple[dict, np.ndarray]:
 
 
 def recall_against_exact(directory: Path, query_vectors: np.ndarray) -> dict:
-    index = Index(directory)
+    index = EmbeddedStore(directory)
     if index.manifest.index_type == "flat-ip":
         return {"recall_at_10": 1.0, "note": "exact index: nothing approximate to measure"}
     all_vectors = index.vectors_at(np.arange(len(index)))
@@ -154,14 +154,14 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "scale.json")
     args = parser.parse_args()
 
-    source = Index(args.source)
+    source = EmbeddedStore(args.source)
     queries = real_queries()[: args.queries]
     results = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                "command": " ".join(sys.argv), "noise_sigma": NOISE_SIGMA, "sizes": {}}
     for size in args.sizes:
         directory = args.work / f"n{size}"
-        if args.reuse and (directory / "CURRENT").is_file() and len(Index(directory)) == size:
-            written = Index(directory)
+        if args.reuse and (directory / "CURRENT").is_file() and len(EmbeddedStore(directory)) == size:
+            written = EmbeddedStore(directory)
             entry = {"passages": size, "index_type": written.manifest.index_type, "write_seconds": "reused"}
         else:
             print(f"[{size}] writing", file=sys.stderr)

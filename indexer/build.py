@@ -1,42 +1,38 @@
-"""One indexing run: source files -> speeches -> passages -> vectors -> index.
+"""One indexing run: source files -> speeches -> passages -> vectors -> a store's writer.
 
 The run is forgiving of its inputs and strict about its output: a file that
 cannot be read is reported (with file, line and reason) and skipped; the rest
-is indexed. Speeches already in the index are kept unless the run brings a new
-version of the same speech id, so a day can be added without re-reading the
-rest. The new index version only becomes live once it is complete.
-
-With a database URL the same run loads PostgreSQL instead (indexer.pgstore):
-in batches of whole sittings, each replaced in one transaction, so a run
-that stops part-way leaves every sitting either old or new, never half.
+is indexed. Speeches already in the store are kept unless the run brings a new
+version of the same speech id (or of its ParlParse sitting), so a day can be
+added without re-reading the rest; a passage whose id and text are unchanged
+keeps its stored vector. What a run writes becomes visible as the store's
+writer commits it (`indexer.store.base.StoreWriter`): the embedded store as
+one new version at the end, PostgreSQL batch by batch of whole sittings.
 """
 
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Optional
+from typing import Callable, Iterable, Iterator, Optional, Union
 
 import numpy as np
 
-from embeddings.encoder import Encoder
+from embeddings.encoder import Encoder, ModelInfo
 from indexer.sources.errors import SourceError, SourceWarning, SupersededFile
 from indexer.sources.members import MemberDirectory
 from indexer.sources.passages import speech_passages
 from indexer.sources.readers import MB, discover, read_source
-from indexer.sources.vocabulary import sitting_key
 from indexer.sources.records import Passage, Speech
-from indexer.store import ANN_THRESHOLD, Index, IndexError_, IndexLocked, Manifest, is_index, lock_index, write_index
+from indexer.sources.vocabulary import sitting_key
+from indexer.store import ANN_THRESHOLD, Location, StoreDescription, StoreError, StoreWriter, open_writer
 
 DEFAULT_MAX_FILE_MB = 100
-# Passages embedded and written per PostgreSQL transaction (whole sittings:
-# a batch may run over to finish its last sitting).
-DEFAULT_BATCH_PASSAGES = 2_000
 
 BatchReport = Callable[[int, int], None]  # (paragraphs embedded or written so far, paragraphs in all)
 EMBED_CHUNK = 256  # passages embedded between progress reports
+Target = Union[Location, Path]  # a store, or the index directory of an embedded one
 
 
 class BuildError(Exception):
@@ -59,7 +55,7 @@ class BuildSummary:
     passages_reused: int = 0  # of those, unchanged (same id and text): vector taken from the index
     passages_cached: int = 0  # of the rest, how many the embedding cache already held
     seconds: dict[str, float] = field(default_factory=dict)
-    manifest: Optional[Manifest] = None
+    manifest: Optional[StoreDescription] = None
 
     @property
     def problems(self) -> list[SourceError]:
@@ -75,7 +71,7 @@ FileWrapper = Callable[[Iterable[Path]], Iterable[Path]]  # e.g. a progress bar 
 
 def build_index(
     sources: list[Path],
-    index_dir: Path,
+    target: Target,
     encoder: Encoder,
     members: MemberDirectory,
     rebuild: bool = False,
@@ -83,155 +79,136 @@ def build_index(
     wrap_files: Optional[FileWrapper] = None,
     max_file_mb: Optional[float] = DEFAULT_MAX_FILE_MB,
     ann_threshold: Optional[int] = ANN_THRESHOLD,
-    database_url: Optional[str] = None,
-    batch_passages: int = DEFAULT_BATCH_PASSAGES,
+    batch_passages: Optional[int] = None,
     report: Optional[BatchReport] = None,
 ) -> BuildSummary:
-    """Index sources into index_dir, or into PostgreSQL when database_url is given (merging unless rebuild).
+    """Index sources into the target store (merging unless rebuild).
 
-    One run at a time per index directory: a second run on the same
-    directory is refused while the first holds its lock (which the system
-    releases when a run ends, however it ends). PostgreSQL takes many
-    writers at once. Files over max_file_mb (None or 0: no limit) are
-    skipped unread.
+    The store's writer is opened before a file is read, so that a run that
+    cannot write (another run holds the index directory, the database
+    is down or made by another model) fails at once. Files over max_file_mb
+    (None or 0: no limit) are skipped unread.
     """
-    if database_url:
-        summary = BuildSummary()
-        _prepare_database(database_url, encoder, rebuild)
+    summary = BuildSummary()
+    with _writer(target, encoder.info, rebuild, ann_threshold, batch_passages) as writer:
         started = time.perf_counter()
         max_bytes = int(max_file_mb * MB) if max_file_mb else None
         speeches = _read_all(sources, members, summary, wrap_files or (lambda files: files), max_bytes)
         summary.seconds["read"] = time.perf_counter() - started
-        return _write_database(speeches, database_url, encoder, summary, batch_passages, report)
-    with _locked(index_dir):
-        summary = BuildSummary()
-        previous = _open_previous(index_dir, encoder, rebuild)
-        started = time.perf_counter()
-        max_bytes = int(max_file_mb * MB) if max_file_mb else None
-        speeches = _read_all(sources, members, summary, wrap_files or (lambda files: files), max_bytes)
-        summary.seconds["read"] = time.perf_counter() - started
-        return _embed_merge_write(speeches, previous, index_dir, encoder, summary, progress, ann_threshold)
+        return _write(speeches, writer, encoder, summary, progress, report)
 
 
-def index_speeches(speeches: list[Speech], index_dir: Path, encoder: Encoder,
-                   database_url: Optional[str] = None) -> BuildSummary:
-    """Add speeches to the index (replacing any with the same id) as one new version: the admin API's write."""
-    if database_url:
-        _prepare_database(database_url, encoder, rebuild=False)
-        summary = BuildSummary(speeches_read=len(speeches))
-        return _write_database(speeches, database_url, encoder, summary, batch_passages=10**9)
-    with _locked(index_dir):
-        summary = BuildSummary(speeches_read=len(speeches))
-        previous = _open_previous(index_dir, encoder, rebuild=False)
-        return _embed_merge_write(speeches, previous, index_dir, encoder, summary, progress=False)
+def index_speeches(speeches: list[Speech], target: Target, encoder: Encoder) -> BuildSummary:
+    """Add speeches to the store (replacing any with the same id) in one write: the admin API's."""
+    summary = BuildSummary(speeches_read=len(speeches))
+    with _writer(target, encoder.info, batch_passages=10**9) as writer:
+        return _write(speeches, writer, encoder, summary)
 
 
-def remove_speeches(index_dir: Path, speech_ids: Iterable[str], database_url: Optional[str] = None) -> BuildSummary:
-    """A new version without these speeches; their passages and vectors go, the rest is untouched."""
-    unwanted = set(speech_ids)
-    if database_url:
-        from indexer.pgstore import PgIndex, write_passages
-
+def remove_speeches(target: Target, speech_ids: Iterable[str], model: ModelInfo) -> BuildSummary:
+    """The store (of vectors by `model`) without these speeches; their passages and vectors go, the rest is untouched."""
+    with _writer(target, model) as writer:
         try:
-            result = write_passages(database_url, [], np.zeros((0, 1)), unwanted, remove_only=True)
-            store = PgIndex(database_url)
-        except IndexError_ as err:
+            removed = writer.remove(speech_ids)
+            description = writer.commit()
+        except StoreError as err:
             raise BuildError(str(err)) from err
-        store.close()
-        return BuildSummary(speeches_removed=len(result.speeches_removed), manifest=store.manifest,
-                            passages=store.manifest.passages, speeches_kept=store.manifest.speeches)
-    with _locked(index_dir):
+    return _described(BuildSummary(speeches_removed=removed), description, speeches_written=0)
+
+
+class _writer:
+    """The target's writer, opened and closed with the store's errors said as BuildError."""
+
+    def __init__(self, target: Target, model: ModelInfo, rebuild: bool = False,
+                 ann_threshold: Optional[int] = ANN_THRESHOLD, batch_passages: Optional[int] = None):
+        self.writer = open_writer(Location.of(target), model, rebuild, ann_threshold, batch_passages)
+
+    def __enter__(self) -> StoreWriter:
         try:
-            previous = Index(index_dir)
-        except IndexError_ as err:
+            return self.writer.__enter__()
+        except StoreError as err:
             raise BuildError(str(err)) from err
-        kept_vecs, kept, dropped = _without(previous, lambda passage: passage.speech_id in unwanted)
-        summary = BuildSummary(speeches_removed=len({passage_id.rsplit("#", 1)[0] for passage_id in dropped}))
-        if not dropped:
-            summary.manifest, summary.passages = previous.manifest, len(previous)
-            return summary
-        if not kept:
-            raise BuildError("removing these speeches would leave the index empty")
-        summary.manifest = write_index(index_dir, kept, previous.vectors_at(kept_vecs), previous.model)
-        summary.passages = len(kept)
-        summary.speeches_kept = summary.manifest.speeches
-        return summary
+
+    def __exit__(self, *exc) -> None:
+        self.writer.__exit__(*exc)
 
 
-def _without(index: Index, unwanted: Callable[[Passage], bool]) -> tuple[list[int], list[Passage], dict[str, tuple[int, str]]]:
-    """The index's passages (and vector ids) that are wanted, and the others as {passage id: (vec, text)}."""
-    kept_vecs, kept, dropped = [], [], {}
-    for vec, passage in index.iter_passages():
-        if unwanted(passage):
-            dropped[passage.id] = (vec, passage.text)
-        else:
-            kept_vecs.append(vec)
-            kept.append(passage)
-    return kept_vecs, kept, dropped
+def _write(speeches: list[Speech], writer: StoreWriter, encoder: Encoder, summary: BuildSummary,
+           progress: bool = False, report: Optional[BatchReport] = None) -> BuildSummary:
+    """Split and embed the speeches, and hand them to the writer in batches of whole sittings; commit.
 
+    Each batch replaces its speeches and every speech of its ParlParse
+    sittings the store holds (a newer version of a sitting's file holds all
+    of it: a speech it dropped, or moved to a new id, goes). A passage whose
+    id and text the store already holds keeps its stored vector.
+    """
+    def passages_of(speech: Speech) -> list[Passage]:
+        return speech_passages(speech, encoder.max_tokens, encoder.count_tokens)
 
-@contextmanager
-def _locked(index_dir: Path) -> Iterator[None]:
+    total = sum(len(s.paragraphs) for s in speeches)  # an estimate for progress: long paragraphs split further
+    # Progress: a store written in batches reports each batch's embedding and
+    # writing (`report`); one written whole at the end shows the encoder's own bar.
+    batched = writer.batch_passages is not None
+    report = report if batched else None
+    progress = progress and not batched
+    done = 0
+    removed: set = set()
+    started_all = time.perf_counter()
     try:
-        with lock_index(index_dir):
-            yield
-    except IndexLocked as err:
+        with writer.bulk(total):
+            for batch in _sitting_batches(speeches, passages_of, writer.batch_passages):
+                passages = [p for _, ps in batch for p in ps]
+                speech_ids = {speech.id for speech, _ in batch}
+                sittings = {key for speech, _ in batch if (key := sitting_key(speech.house, speech.id))}
+                held = writer.held(speech_ids, sittings)
+                paragraphs = sum(len(speech.paragraphs) for speech, _ in batch)
+
+                def embedding(embedded: int, to_embed: int) -> None:  # progress moves as a batch embeds
+                    if report is not None:
+                        report(min(done + paragraphs * embedded // to_embed, total), total)
+
+                vectors = _embed_reusing(passages, {pid: text for pid, (text, _) in held.items()},
+                                         lambda ids: writer.vectors_at([held[pid][1] for pid in ids]), encoder, summary,
+                                         progress, on_chunk=embedding if report is not None else None)
+                replaced = writer.replace(passages, vectors, speech_ids, sittings)
+                summary.speeches_replaced += replaced.speeches_replaced
+                removed.update(replaced.speeches_removed)
+                done += paragraphs
+                if report is not None:
+                    report(min(done, total), total)
+            description = writer.commit()
+    except StoreError as err:
         raise BuildError(str(err)) from err
+    # Writing, including a vector index built at the end of a load.
+    summary.seconds["store"] = time.perf_counter() - started_all - summary.seconds.get("embed", 0.0)
+    summary.speeches_removed = len(removed)
+    return _described(summary, description, speeches_written=len(speeches))
 
 
-def _embed_merge_write(speeches: list[Speech], previous: Optional[Index], index_dir: Path, encoder: Encoder,
-                       summary: BuildSummary, progress: bool, ann_threshold: Optional[int] = ANN_THRESHOLD) -> BuildSummary:
-    """Split and embed the speeches read, merge them into the previous version, write.
-
-    Merging: a speech read replaces the one with its id. A ParlParse file is
-    a whole sitting (one collection, one day), so its speeches also replace
-    every speech of that sitting the index holds from an earlier version of
-    the file: a speech the newer version dropped, or moved to a new id (its
-    `gidredirect`), goes. A passage whose id and text are unchanged keeps
-    its vector from the index: it is not embedded again, cache or no cache.
-    """
-    if previous is not None and not speeches:
-        # Nothing read (every file skipped): the index stays exactly as it is, not rewritten.
-        summary.speeches_kept = previous.speech_count()
-        summary.manifest = previous.manifest
-        summary.passages = len(previous)
-        return summary
-
-    started = time.perf_counter()
-    new_passages = [
-        passage for speech in speeches for passage in speech_passages(speech, encoder.max_tokens, encoder.count_tokens)
-    ]
-    summary.seconds["split"] = time.perf_counter() - started
-
-    incoming = {s.id for s in speeches}
-    sittings = {key for s in speeches if (key := sitting_key(s.house, s.id))}
-
-    def superseded(passage: Passage) -> bool:
-        return passage.speech_id in incoming or sitting_key(passage.house, passage.speech_id) in sittings
-
-    kept_vecs, kept, dropped = _without(previous, superseded) if previous is not None else ([], [], {})
-    new_vectors = _embed_reusing(
-        new_passages, {passage_id: text for passage_id, (_, text) in dropped.items()},
-        lambda ids: previous.vectors_at([dropped[passage_id][0] for passage_id in ids]), encoder, summary, progress)
-
-    passages, vectors = new_passages, new_vectors
-    if previous is not None:
-        dropped_speeches = {passage_id.rsplit("#", 1)[0] for passage_id in dropped}
-        summary.speeches_replaced = len(dropped_speeches & incoming)
-        summary.speeches_removed = len(dropped_speeches - incoming)
-        summary.speeches_kept = len({p.speech_id for p in kept})
-        if kept:
-            passages = kept + new_passages
-            vectors = np.vstack([previous.vectors_at(kept_vecs), new_vectors])
-
-    if not passages:
-        raise BuildError("nothing to index: no speeches were read from the sources given")
-
-    started = time.perf_counter()
-    summary.manifest = write_index(index_dir, passages, vectors, encoder.info, ann_threshold)
-    summary.seconds["store"] = time.perf_counter() - started
-    summary.passages = len(passages)
+def _described(summary: BuildSummary, description: StoreDescription, speeches_written: int) -> BuildSummary:
+    summary.manifest = description
+    summary.passages = description.passages
+    summary.speeches_kept = description.speeches - speeches_written
     return summary
+
+
+def _sitting_batches(speeches: list[Speech], passages_of: Callable[[Speech], list[Passage]],
+                     batch_passages: Optional[int]) -> Iterator[list[tuple[Speech, list[Passage]]]]:
+    """The speeches with their passages, in batches of about batch_passages (None: one), never splitting a sitting."""
+    sittings: dict = {}
+    for speech in speeches:
+        sittings.setdefault(sitting_key(speech.house, speech.id) or ("speech", speech.id), []).append(speech)
+    batch, size = [], 0
+    for group in sittings.values():
+        for speech in group:
+            passages = passages_of(speech)
+            batch.append((speech, passages))
+            size += len(passages)
+        if batch_passages is not None and size >= batch_passages:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
 
 
 def _embed_reusing(passages: list[Passage], stored_text: dict[str, str],
@@ -259,22 +236,6 @@ def _embed_reusing(passages: list[Passage], stored_text: dict[str, str],
     summary.passages_cached += encoder.cache_hits - hits_before
     summary.seconds["embed"] = summary.seconds.get("embed", 0.0) + time.perf_counter() - started
     return vectors
-
-
-def _open_previous(index_dir: Path, encoder: Encoder, rebuild: bool) -> Optional[Index]:
-    if rebuild or not is_index(index_dir):
-        return None
-    try:
-        previous = Index(index_dir)
-    except IndexError_ as err:
-        advice = "" if "--rebuild" in str(err) else "; to start afresh, run again with --rebuild"
-        raise BuildError(f"{err}{advice}") from err
-    if previous.model != encoder.info:
-        raise BuildError(
-            f"index {index_dir} was built with {previous.model.key} ({previous.model.dimension}-d), "
-            f"not {encoder.info.key}: use --model {previous.model.name} to add to it, or --rebuild to replace it"
-        )
-    return previous
 
 
 def _read_all(
@@ -333,96 +294,3 @@ def find_members_folder(sources: Iterable[Path]) -> Optional[Path]:
             if candidate.is_dir():
                 return candidate
     return None
-
-
-# ---------------------------------------------------------------- PostgreSQL
-
-
-def _prepare_database(database_url: str, encoder: Encoder, rebuild: bool) -> None:
-    """Bring the store's schema up to date (creating it on first use); with rebuild, start it afresh."""
-    from indexer.pgstore import drop_store, migrate
-
-    try:
-        if rebuild:
-            drop_store(database_url)
-        migrate(database_url, encoder.info)
-    except IndexError_ as err:
-        raise BuildError(str(err)) from err
-
-
-def _sitting_batches(speeches: list[Speech], passages_of: Callable[[Speech], list[Passage]],
-                     batch_passages: int) -> Iterator[list[tuple[Speech, list[Passage]]]]:
-    """The speeches with their passages, in batches of about batch_passages, never splitting a sitting."""
-    sittings: dict = {}
-    for speech in speeches:
-        sittings.setdefault(sitting_key(speech.house, speech.id) or ("speech", speech.id), []).append(speech)
-    batch, size = [], 0
-    for group in sittings.values():
-        for speech in group:
-            passages = passages_of(speech)
-            batch.append((speech, passages))
-            size += len(passages)
-        if size >= batch_passages:
-            yield batch
-            batch, size = [], 0
-    if batch:
-        yield batch
-
-
-def _write_database(speeches: list[Speech], database_url: str, encoder: Encoder, summary: BuildSummary,
-                    batch_passages: int, report: Optional[BatchReport] = None) -> BuildSummary:
-    """Split, embed and write speeches to PostgreSQL, one transaction per batch of whole sittings.
-
-    Each batch replaces its speeches and every speech of its ParlParse
-    sittings (a newer version of a sitting file holds all of it). A passage
-    whose id and text the store already holds keeps its stored vector.
-    """
-    from indexer.pgstore import PgIndex, bulk_load, connect, existing_vectors, write_passages
-
-    def passages_of(speech: Speech) -> list[Passage]:
-        return speech_passages(speech, encoder.max_tokens, encoder.count_tokens)
-
-    total = sum(len(s.paragraphs) for s in speeches)  # an estimate for progress: long paragraphs split further
-    done = 0
-    removed: set = set()
-    started_all = time.perf_counter()
-    try:
-        with connect(database_url) as conn, bulk_load(conn, total):
-            for batch in _sitting_batches(speeches, passages_of, batch_passages):
-                passages = [p for _, ps in batch for p in ps]
-                speech_ids = {speech.id for speech, _ in batch}
-                sittings = {key for speech, _ in batch if (key := sitting_key(speech.house, speech.id))}
-                held = existing_vectors(conn, speech_ids, sittings)
-                paragraphs = sum(len(speech.paragraphs) for speech, _ in batch)
-
-                def embedding(embedded: int, to_embed: int) -> None:  # progress moves as a batch embeds
-                    if report is not None:
-                        report(min(done + paragraphs * embedded // to_embed, total), total)
-
-                vectors = _embed_reusing(passages, {pid: text for pid, (text, _) in held.items()},
-                                         lambda ids: np.stack([held[pid][1] for pid in ids]), encoder, summary,
-                                         on_chunk=embedding)
-                result = write_passages(conn, passages, vectors, speech_ids, sittings)
-                summary.speeches_replaced += result.speeches_replaced
-                removed.update(result.speeches_removed)
-                done += paragraphs
-                if report is not None:
-                    report(min(done, total), total)
-        # Writing, including the HNSW index built at the end of a bulk load.
-        summary.seconds["store"] = time.perf_counter() - started_all - summary.seconds.get("embed", 0.0)
-        store = PgIndex(database_url)
-    except IndexError_ as err:
-        raise BuildError(str(err)) from err
-    except Exception as err:
-        import psycopg
-
-        if isinstance(err, psycopg.Error):
-            raise BuildError(f"writing to the database failed: {str(err).strip()}; batches already written "
-                             f"stay (each is whole); run the same command again to finish") from err
-        raise
-    store.close()
-    summary.speeches_removed = len(removed)
-    summary.manifest = store.manifest
-    summary.passages = store.manifest.passages
-    summary.speeches_kept = store.manifest.speeches - len(speeches)
-    return summary

@@ -71,8 +71,7 @@ def admin_router(state: ServiceState, token: str) -> APIRouter:
             raise HTTPException(422, f"speeches: speech id {duplicate!r} is given twice")
         with write_lock:
             try:
-                summary = index_speeches(batch.speeches, state.settings.index, searcher.locked_encoder(),
-                                         database_url=state.settings.database_url)
+                summary = index_speeches(batch.speeches, state.settings.store, searcher.locked_encoder())
             except BuildError as err:
                 raise HTTPException(409, f"speeches: {err}") from err
             state.reload(reason="admin write")
@@ -82,10 +81,10 @@ def admin_router(state: ServiceState, token: str) -> APIRouter:
     @router.delete("/speeches/{speech_id:path}", response_model=WriteResult, responses={404: {"description": "No such speech"}})
     def delete_speech(speech_id: Annotated[str, PathParam(max_length=500, description="URL-encoded speech id")]) -> WriteResult:
         """Remove a speech and all its passages."""
-        state.current()
+        searcher = state.current()
         with write_lock:
             try:
-                summary = remove_speeches(state.settings.index, [speech_id], database_url=state.settings.database_url)
+                summary = remove_speeches(state.settings.store, [speech_id], searcher.encoder.info)
             except BuildError as err:
                 raise HTTPException(409, f"speech_id: {err}") from err
             if not summary.speeches_removed:

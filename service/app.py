@@ -26,7 +26,7 @@ from service.export import ExportFormat, export_response
 from service.highlight import PassageHighlight
 from service.search import DEFAULT_MODE, FACETS, GroupBy, Mode, QueryError, SearchPage, SearchRequest, Searcher, Sort
 from service.observability import Metrics, observe_requests
-from indexer.backend import StoreUnavailable
+from indexer.store import StoreUnavailable
 from service.runtime import ServiceState, Unavailable
 from service.settings import Settings
 from service.web import static_files, web_router

@@ -57,7 +57,7 @@ def _fail(message: str) -> None:
 
 
 def _check_database_url(url: Optional[str], option: str = "--database-url") -> Optional[str]:
-    from indexer.pgstore import database_url
+    from indexer.store import database_url
 
     try:
         return database_url(url)
@@ -66,16 +66,24 @@ def _check_database_url(url: Optional[str], option: str = "--database-url") -> O
         raise typer.Exit(EXIT_USAGE)
 
 
+def _location(index_dir: Path, database_url: Optional[str], read_url: Optional[str] = None):
+    """The store the options name (the database URLs checked first: a bad one is a usage error)."""
+    from indexer.store import Location
+
+    return Location(index_dir=index_dir, database_url=_check_database_url(database_url),
+                    read_url=_check_database_url(read_url, "--database-read-url"))
+
+
 def _open_searcher(index_dir: Path, database_url: Optional[str], model: str, use_cache: bool = False):
     """The store (directory or database) and the model, opened for searching; fails with a message."""
     from embeddings.encoder import load_encoder
-    from indexer.store import IndexError_
+    from indexer.store import StoreError
     from service.search import Searcher
 
-    database_url = _check_database_url(database_url)
+    location = _location(index_dir, database_url)
     try:
-        return Searcher.open(index_dir, load_encoder(model, use_cache=use_cache), database_url=database_url)
-    except (IndexError_, ValueError, RuntimeError) as e:
+        return Searcher.open(location, load_encoder(model, use_cache=use_cache))
+    except (StoreError, ValueError, RuntimeError) as e:
         _fail(str(e))
 
 
@@ -103,7 +111,7 @@ def index(
     from indexer.sources.members import MemberDirectory
     from embeddings.encoder import load_encoder
 
-    database_url = _check_database_url(database_url)
+    location = _location(index_dir, database_url)
     members = members or find_members_folder(sources)
     if members is not None and not members.is_dir():
         _fail(f"members folder {members} does not exist")
@@ -134,16 +142,15 @@ def index(
         loading.update(task, completed=done, total=total)
 
     try:
-        summary = build_index(sources, index_dir, encoder, directory, rebuild=rebuild, progress=not quiet,
+        summary = build_index(sources, location, encoder, directory, rebuild=rebuild, progress=not quiet,
                               wrap_files=wrap_files, max_file_mb=max_file_mb,
-                              ann_threshold=ann_threshold, database_url=database_url,
-                              batch_passages=batch_size, report=report)
+                              ann_threshold=ann_threshold, batch_passages=batch_size, report=report)
     except BuildError as e:
         _fail(str(e))
     except OSError as e:  # the index could not be written: disk full, no permission, a file in the way
         _fail(f"cannot write the index {index_dir}: {e}; the index is unchanged")
     except KeyboardInterrupt:
-        if database_url:
+        if location.is_database:
             err.print("interrupted: the batches written so far stay (each whole); run the same command again to finish")
         else:
             err.print("interrupted: the index is unchanged; run the same command again to index these sources")
@@ -162,14 +169,8 @@ def index(
     if summary.speeches_kept or summary.speeches_replaced or summary.speeches_removed:
         err.print(f"kept {summary.speeches_kept} speeches from the previous index; replaced {summary.speeches_replaced}; "
                   f"removed {summary.speeches_removed} that newer versions of their sittings no longer hold")
-    if database_url:
-        from indexer.pgstore import redact
-
-        where = f"database {redact(database_url)}"
-    else:
-        where = f"index {index_dir}"
     err.print(
-        f"{where}: {summary.passages} passages, {summary.speeches} speeches, "
+        f"{location}: {summary.passages} passages, {summary.speeches} speeches, "
         f"model {encoder.info.key} (members data: {members or 'none'})"
     )
     if summary.superseded:
@@ -286,29 +287,29 @@ def serve(
     import uvicorn
     from pydantic import ValidationError
 
-    from indexer.backend import open_store
-    from indexer.store import IndexError_
+    from indexer.store import StoreError, open_store
+    from indexer.store.base import check_model
     from service.app import create_app
     from service.settings import Settings
 
     from service.observability import configure_logging
 
-    database_url = _check_database_url(database_url)
-    database_read_url = _check_database_url(database_read_url, "--database-read-url")
+    location = _location(index_dir, database_url, database_read_url)
     try:
-        # Refuse a missing or broken store before loading the model. Only a
-        # check: the service opens its own (at 1M passages, keeping this one doubled the memory).
-        store = open_store(index_dir, database_url, database_read_url)
-    except IndexError_ as e:
+        # Refuse a missing or broken store, or one of another model, before
+        # loading the model. Only a check: the service opens its own (at 1M
+        # passages, keeping this one doubled the memory).
+        store = open_store(location)
+        try:
+            check_model(store.model, store.location, model)
+        finally:
+            store.close()
+            del store
+    except StoreError as e:
         _fail(str(e))
-    built_with, location = store.model.name, store.location
-    store.close()
-    del store
-    if built_with != model:
-        _fail(f"index {location} was built with {built_with}, not {model}: serve it with --model {built_with}, "
-              f"or rebuild it with `hansard-search index --rebuild --model {model}`")
     try:
-        settings = Settings(index=index_dir, model=model, database_url=database_url, database_read_url=database_read_url,
+        settings = Settings(index=index_dir, model=model, database_url=location.database_url,
+                            database_read_url=location.read_url,
                             **({"allowed_origins": allow_origin} if allow_origin else {}))
     except ValidationError as e:
         first = e.errors()[0]
@@ -388,7 +389,7 @@ def similar(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Print the speeches (or passages) most like a passage, a whole speech or a text; never the seed's own speech."""
-    from indexer.store import IndexError_
+    from indexer.store import StoreError
 
     given = [v for v in (passage_id, speech_id, text) if v is not None]
     if len(given) != 1:
@@ -400,7 +401,7 @@ def similar(
     searcher = _open_searcher(index_dir, database_url, model)
     try:
         vector, seed_speech = searcher.seed_vector(passage_id=passage_id, speech_id=speech_id, text=text)
-    except (IndexError_, ValueError, RuntimeError, LookupError) as e:
+    except (StoreError, ValueError, RuntimeError, LookupError) as e:
         _fail(str(e).strip("'\""))
     page = searcher.similar(vector, seed_speech, k=k, offset=offset, group_by=group_by)
     _print_page(page, offset, as_json, header={"seed": {"passage_id": passage_id, "speech_id": speech_id, "text": text},
@@ -418,8 +419,7 @@ def migrate(
     made with another model is refused.
     """
     from embeddings.encoder import load_encoder
-    from indexer.pgstore import MIGRATIONS, SCHEMA_VERSION, migrate as apply, redact
-    from indexer.store import IndexError_
+    from indexer.store import MIGRATIONS, SCHEMA_VERSION, StoreError, migrate as apply, redact
 
     database_url = _check_database_url(database_url)
     if not database_url:
@@ -428,7 +428,7 @@ def migrate(
     try:
         info = load_encoder(model, use_cache=False).info  # the dimension, and the version of the weights
         applied = apply(database_url, info)
-    except (IndexError_, ValueError, RuntimeError) as e:
+    except (StoreError, ValueError, RuntimeError) as e:
         _fail(str(e))
     names = dict((version, name) for version, name, _ in MIGRATIONS)
     for version in applied:

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from typing import Iterator, Optional
 
 from embeddings.encoder import Encoder, load_encoder
-from indexer.backend import QueryTimeout
+from indexer.store import QueryTimeout
 from service.observability import Metrics
 from service.search import Searcher
 from service.settings import Settings
@@ -82,8 +82,7 @@ class ServiceState:
             if self.searcher is not None and version == self.version:
                 return False
             try:
-                searcher = Searcher.open(self.settings.index, self.encoder, self._encode_lock,
-                                         self.settings.database_url, self.settings.database_read_url)
+                searcher = Searcher.open(self.settings.store, self.encoder, self._encode_lock)
                 searcher.breakdown  # computed now, not by the first /stats
             except Exception as err:
                 self.metrics.reloads.labels("failed").inc()

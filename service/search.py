@@ -21,7 +21,7 @@ import functools
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal, Optional
+from typing import Callable, Literal, Optional, Union
 
 import numpy as np
 from pydantic import ValidationError
@@ -30,8 +30,8 @@ from embeddings.encoder import Encoder
 from indexer.fusion import RRF_K, fill_missing, reciprocal_rank_fusion, weighted_fusion  # noqa: F401 (re-exported)
 from indexer.query import Filters, ParsedQuery, fts_phrase, parse_query
 from indexer.sources.records import Passage
-from indexer.backend import FACET_NAMES, Store, Where, open_store
-from indexer.store import IndexError_
+from indexer.store import FACET_NAMES, Location, Store, Where, open_store
+from indexer.store.base import check_model
 from service.highlight import Highlighter, PassageHighlight
 
 Mode = Literal["hybrid", "dense", "keyword", "rrf"]
@@ -78,10 +78,6 @@ class QueryError(ValueError):
         super().__init__(f"{parameter}: {message}")
 
 
-class ModelMismatch(IndexError_):
-    """The index's vectors were made by another model than the one loaded."""
-
-
 @dataclass
 class SearchRequest:
     query: str
@@ -126,12 +122,7 @@ class Searcher:
     """A loaded index and the model that made it; shared by all requests."""
 
     def __init__(self, index: Store, encoder: Encoder, encode_lock: Optional[threading.Lock] = None):
-        if index.model != encoder.info:
-            raise ModelMismatch(
-                f"index {index.location} was built with {index.model.key} ({index.model.dimension}-d) but the service "
-                f"loaded {encoder.info.key} ({encoder.info.dimension}-d): serve it with --model {index.model.name}, "
-                f"or rebuild the index with `hansard-search index --rebuild --model {encoder.info.name}`"
-            )
+        check_model(index.model, index.location, encoder.info)
         self.index = index
         self.encoder = encoder
         # A fast (Rust) tokenizer shared between threads can fail with
@@ -148,10 +139,9 @@ class Searcher:
         }
 
     @classmethod
-    def open(cls, index_dir: Path, encoder: Encoder, encode_lock: Optional[threading.Lock] = None,
-             database_url: Optional[str] = None, read_url: Optional[str] = None) -> "Searcher":
-        """Open the embedded index in index_dir, or the PostgreSQL store when database_url is given."""
-        return cls(open_store(index_dir, database_url, read_url), encoder, encode_lock)
+    def open(cls, location: Union[Location, Path], encoder: Encoder, encode_lock: Optional[threading.Lock] = None) -> "Searcher":
+        """Open the store at `location` (or the index directory) for searching with `encoder`, the model that made it."""
+        return cls(open_store(Location.of(location)), encoder, encode_lock)
 
     def locked_encoder(self) -> "LockedEncoder":
         """The model for other work (an admin write) that must take turns with the searches."""

@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from embeddings.encoder import DEFAULT_MODEL
+from indexer.store import Location, database_url, redact
 
 _ORIGIN = re.compile(r"^https?://[A-Za-z0-9.\-\[\]:]+$")
 
@@ -59,15 +60,14 @@ class Settings(BaseSettings):
     @field_validator("database_url", "database_read_url", mode="before")
     @classmethod
     def _database_url(cls, value):
-        from indexer.pgstore import database_url
-
         return database_url(value)
+
+    @property
+    def store(self) -> Location:
+        """The store to serve: the PostgreSQL database when one is given, else the index directory."""
+        return Location(index_dir=self.index, database_url=self.database_url, read_url=self.database_read_url)
 
     @property
     def location(self) -> str:
         """Where the passages are, for logs: the index directory, or the database (no password)."""
-        if self.database_url:
-            from indexer.pgstore import redact
-
-            return redact(self.database_url)
-        return str(self.index)
+        return redact(self.database_url) if self.database_url else str(self.index)

@@ -137,7 +137,7 @@ class Databases:
         self._session = uuid.uuid4().hex[:6]
 
     def _admin(self):
-        from indexer.pgstore import connect
+        from indexer.store import connect
 
         return connect(self.url)
 
@@ -173,9 +173,10 @@ def databases():
 def small_database(databases, encoder, members) -> str:
     """SMALL_SLICE loaded into PostgreSQL, kept as a template: copies are made of it, nobody connects to it."""
     from indexer.build import build_index
+    from indexer.store import Location
 
     url = databases.create()
-    summary = build_index(SMALL_SLICE, None, encoder, members, database_url=url)
+    summary = build_index(SMALL_SLICE, Location(database_url=url), encoder, members)
     assert not summary.problems, summary.problems
     return url
 
@@ -203,9 +204,11 @@ class StoreUnderTest:
         return {"HANSARD_DATABASE_URL": self.database_url} if self.database_url else {"HANSARD_INDEX": str(self.index_dir)}
 
     @property
-    def build_args(self) -> dict:
-        """Keyword arguments for indexer.build's functions that write to this store."""
-        return {"database_url": self.database_url}
+    def location(self):
+        """Where this store is, for indexer.build's functions and indexer.store.open_store."""
+        from indexer.store import Location
+
+        return Location(index_dir=self.index_dir, database_url=self.database_url)
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

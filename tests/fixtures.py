@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from indexer.store import LOCK, Index
+from indexer.store.embedded import LOCK, EmbeddedStore
 
 from conftest import XML
 
@@ -55,11 +55,11 @@ def copy_index(index_dir: Path, to: Path) -> Path:
     return to
 
 
-def speech_texts(index: Index, speech_id: str) -> list[str]:
+def speech_texts(index: EmbeddedStore, speech_id: str) -> list[str]:
     return [p.text for p in index.speech(speech_id)]
 
 
-def dense_top(index: Index, encoder, query: str, k: int = 3) -> list[str]:
+def dense_top(index: EmbeddedStore, encoder, query: str, k: int = 3) -> list[str]:
     """Speech ids of the nearest passages: a real search over the stored vectors."""
     _, vecs = index.search(encoder.encode_query(query), k)
     return [p.speech_id for p in index.passages_at(vecs)]

@@ -104,7 +104,7 @@ def test_reload_picks_up_a_version_written_by_another_process(admin, encoder, tm
     first = client.get("/health").json()["index_version"]
     assert client.post("/admin/reload", headers=AUTH).json() == {"reloaded": False, "index_version": first}
     # As `hansard-search index` would:
-    index_speeches([Speech.model_validate(NEW_SPEECH)], target.index_dir, encoder, **target.build_args)
+    index_speeches([Speech.model_validate(NEW_SPEECH)], target.location, encoder)
     answer = client.post("/admin/reload", headers=AUTH).json()
     assert answer["reloaded"] is True and answer["index_version"] != first
     assert client.get("/speeches/" + quote(NEW_SPEECH["id"], safe="")).status_code == 200

@@ -115,9 +115,9 @@ def test_openapi_docs(client):
 
 
 def test_app_refuses_an_index_it_cannot_open(tmp_path, encoder):
-    from indexer.store import IndexError_
+    from indexer.store import StoreError
 
-    with pytest.raises(IndexError_, match="does not exist"):
+    with pytest.raises(StoreError, match="does not exist"):
         with TestClient(create_app(Settings(index=tmp_path / "missing"), encoder=encoder)):
             pass
 

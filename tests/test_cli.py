@@ -107,7 +107,7 @@ def test_migrate_creates_the_schema_once_and_index_fills_it(cache_dir, databases
 
 
 def test_migrate_refuses_a_store_made_with_another_model(cache_dir, databases):
-    from indexer.pgstore import connect
+    from indexer.store import connect
 
     url = databases.create()
     assert hansard_search("migrate", "--database-url", url, cache_dir=cache_dir).returncode == 0
@@ -189,9 +189,9 @@ def test_rebuild_starts_the_database_afresh(cache_dir, databases):
     rebuilt = hansard_search("index", XML / "2009-10_lordswms", "--database-url", url, "--rebuild", "--quiet",
                              cache_dir=cache_dir)
     assert rebuilt.returncode == 0, rebuilt.stderr
-    from indexer.pgstore import PgIndex
+    from indexer.store.postgres.reading import PostgresStore
 
-    store = PgIndex(url)
+    store = PostgresStore(url)
     houses = {row[0] for row in store._rows("SELECT DISTINCT house FROM hansard_passages")}
     assert houses == {"lords"} and store.generation >= 1
     store.close()

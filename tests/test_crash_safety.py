@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from indexer.build import BuildError, build_index
-from indexer.store import CURRENT, LOCK, MANIFEST, Index, lock_index
+from indexer.store.embedded import CURRENT, LOCK, MANIFEST, EmbeddedStore, lock_index
 
 from fixtures import KILLED_INPUT, KILLED_INPUT_SPEECH, KNOWN_SPEECH, cli_env, command, copy_index, dense_top, \
     hansard_search, speech_texts
@@ -50,7 +50,7 @@ class _Stderr:
 
 
 def _state(index_dir: Path) -> dict:
-    index = Index(index_dir)
+    index = EmbeddedStore(index_dir)
     return {"current": (index_dir / CURRENT).read_text(), "passages": len(index),
             "known": speech_texts(index, KNOWN_SPEECH), "built_at": index.manifest.built_at}
 
@@ -82,14 +82,14 @@ def test_an_indexing_run_killed_while_embedding_leaves_the_old_index_serving(tmp
 
     # The old index is intact and serves.
     assert _state(index_dir) == before
-    assert dense_top(Index(index_dir), encoder, "multi-agency public protection arrangements")  # a search works
-    assert KNOWN_SPEECH in dense_top(Index(index_dir), encoder, " ".join(before["known"])[:300])
-    assert not Index(index_dir).speech(KILLED_INPUT_SPEECH)
+    assert dense_top(EmbeddedStore(index_dir), encoder, "multi-agency public protection arrangements")  # a search works
+    assert KNOWN_SPEECH in dense_top(EmbeddedStore(index_dir), encoder, " ".join(before["known"])[:300])
+    assert not EmbeddedStore(index_dir).speech(KILLED_INPUT_SPEECH)
 
     # The same command, run again, completes with no clean-up by hand.
     again = subprocess.run(index_command, capture_output=True, text=True, env=cli_env(fresh_cache), timeout=600)
     assert again.returncode == 0, again.stderr
-    after = Index(index_dir)
+    after = EmbeddedStore(index_dir)
     assert after.speech(KILLED_INPUT_SPEECH) and speech_texts(after, KNOWN_SPEECH) == before["known"]
     assert len(after) > before["passages"]
     _assert_tidy(index_dir)
@@ -100,10 +100,11 @@ def test_an_indexing_run_killed_while_embedding_leaves_the_old_index_serving(tmp
 _KILL_WHILE_WRITING = r"""
 import os, signal, sys
 from pathlib import Path
-import indexer.store as store
+import indexer.store.embedded.writing as store
+from indexer.store.embedded import EmbeddedStore
 
 index_dir, point = Path(sys.argv[1]), sys.argv[2]
-old = store.Index(index_dir)
+old = EmbeddedStore(index_dir)
 pairs = list(old.iter_passages())
 last = pairs[-1][1].speech_id
 pairs = [(vec, p) for vec, p in pairs if p.speech_id != last]
@@ -125,13 +126,13 @@ if point == "vectors written":
     store.faiss.write_index = after(store.faiss.write_index)
 elif point == "passages half inserted":
     calls = []
-    real_row = store._row
+    real_row = store._sqlite_values
     def row(passage):
         calls.append(1)
         if len(calls) == len(passages) // 2:
             die()
         return real_row(passage)
-    store._row = row
+    store._sqlite_values = row
 elif point == "manifest written":
     store._fsync = after(store._fsync, lambda path: Path(path).is_dir())  # the version folder, after its manifest
 elif point == "version renamed":
@@ -168,7 +169,7 @@ def test_an_indexing_run_killed_while_writing_leaves_a_whole_index(tmp_path, pre
     else:
         assert state == before
     assert state["known"] == before["known"]
-    assert dense_top(Index(index_dir), encoder, "public protection arrangements")
+    assert dense_top(EmbeddedStore(index_dir), encoder, "public protection arrangements")
 
     # The next run completes and sweeps up what the dead one left.
     extra = tmp_path / "extra.jsonl"
@@ -177,7 +178,7 @@ def test_an_indexing_run_killed_while_writing_leaves_a_whole_index(tmp_path, pre
     summary = build_index([extra], index_dir, encoder, members)
     assert not summary.problems
     _assert_tidy(index_dir)
-    index = Index(index_dir)
+    index = EmbeddedStore(index_dir)
     assert index.speech("robustness/after-the-crash") and speech_texts(index, KNOWN_SPEECH) == before["known"]
 
 
@@ -188,9 +189,9 @@ def test_a_second_run_is_refused_while_one_holds_the_index(tmp_path, previous_in
     with lock_index(index_dir):  # as a run in another process would
         with pytest.raises(BuildError, match=f"another indexing run \\(process {os.getpid()}\\) is updating"):
             build_index([extra], index_dir, encoder, members)
-    assert not Index(index_dir).speech("robustness/second-run")
+    assert not EmbeddedStore(index_dir).speech("robustness/second-run")
     build_index([extra], index_dir, encoder, members)  # once the first has finished (or died)
-    assert Index(index_dir).speech("robustness/second-run")
+    assert EmbeddedStore(index_dir).speech("robustness/second-run")
 
 
 # ---------------------------------------------------------------- damaged index directories

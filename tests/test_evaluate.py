@@ -39,9 +39,9 @@ def test_load_queries_reads_beir_files_and_reports_bad_lines(tmp_path):
 
 
 def test_eval_command_scores_each_mode(small_index, store, cache_dir, tmp_path):
-    from indexer.store import Index
+    from indexer.store.embedded import EmbeddedStore
 
-    contribution = next(p.speech_id for _, p in Index(small_index).iter_passages() if p.speech_id.startswith("contribution/"))
+    contribution = next(p.speech_id for _, p in EmbeddedStore(small_index).iter_passages() if p.speech_id.startswith("contribution/"))
     queries = tmp_path / "queries.jsonl"
     queries.write_text(
         json.dumps({"_id": "hs2", "text": "Chinese surveillance cameras bought for HS2", "metadata": {}}) + "\n"

@@ -19,7 +19,7 @@ from indexer.sources.errors import SourceError, SourceWarning
 from indexer.sources.passages import speech_passages
 from indexer.sources.readers import read_source
 from indexer.sources.records import Speech
-from indexer.store import CURRENT, Index
+from indexer.store.embedded import CURRENT, EmbeddedStore
 
 from conftest import CONTRIBUTION_PAGE
 from fixtures import (KNOWN_SPEECH, LORDS_WMS, LORDS_WRANS, MAX_MB, UMEA_SPEECH, WATCHKEEPER_REPLY, BYELAWS_SPEECH,
@@ -78,7 +78,7 @@ def make_mixed_folder(folder: Path, members) -> dict[str, Path]:
 
 def test_a_folder_of_bad_files_is_indexed_around_them(tmp_path, previous_index, cache_dir, encoder, members):
     index_dir = copy_index(previous_index, tmp_path / "index")
-    known_before = speech_texts(Index(index_dir), KNOWN_SPEECH)
+    known_before = speech_texts(EmbeddedStore(index_dir), KNOWN_SPEECH)
     assert known_before
     files = make_mixed_folder(tmp_path / "mixed", members)
 
@@ -102,7 +102,7 @@ def test_a_folder_of_bad_files_is_indexed_around_them(tmp_path, previous_index, 
     assert f"{files['no_reference']}: contribution page has no Reference field" in err
     assert "skipped 5 files and 1 records" in err and "indexed 7 files" in err and "with 2 notes" in err
 
-    index = Index(index_dir)
+    index = EmbeddedStore(index_dir)
     # Nothing already in the index is lost: the truncated copy of the first day replaced none of it.
     assert speech_texts(index, KNOWN_SPEECH) == known_before
     assert len({p.speech_id for _, p in index.iter_passages() if "/2009-10-26c." in p.speech_id}) == 8
@@ -138,7 +138,7 @@ def test_a_run_where_every_file_is_bad_leaves_the_index_untouched(tmp_path, prev
     summary = build_index([bad], index_dir, encoder, members)
     assert [p.path.name for p in summary.files_skipped] == ["empty.xml", "truncated.xml"]
     assert (index_dir / CURRENT).read_text() == before  # not even rewritten
-    assert summary.passages == len(Index(index_dir)) and summary.speeches_kept == 8
+    assert summary.passages == len(EmbeddedStore(index_dir)) and summary.speeches_kept == 8
 
 
 # Every way of writing one day of Lords statements (which has "Umeå" as a raw ISO-8859-1 byte).
@@ -265,7 +265,7 @@ def hostile_day(outside, declarations: str = "", doctype_system: str = "", in_he
     return text.replace("<p pid=\"a.87.1/1\">", f"<p pid=\"a.87.1/1\">Fees of &pound;5 &mdash; &#163;6 {in_text} in all. ", 1)
 
 
-def _everything_indexed(index: Index) -> str:
+def _everything_indexed(index: EmbeddedStore) -> str:
     return "\n".join(json.dumps(p.model_dump(mode="json")) for _, p in index.iter_passages())
 
 
@@ -293,11 +293,11 @@ def test_external_entities_are_never_read_and_the_day_is_indexed_without_them(tm
 
     summary = build_index([day.parent], tmp_path / "index", encoder, members)
 
-    indexed = _everything_indexed(Index(tmp_path / "index"))
+    indexed = _everything_indexed(EmbeddedStore(tmp_path / "index"))
     assert SECRET not in indexed and HOSTNAME not in indexed and "s3cret" not in indexed
     assert not _was_called(outside["listener"])
     # The day is indexed, its internal entities (the old ParlParse DTD's) expanded as before ...
-    first = " ".join(speech_texts(Index(tmp_path / "index"), FIRST_STATEMENT))
+    first = " ".join(speech_texts(EmbeddedStore(tmp_path / "index"), FIRST_STATEMENT))
     assert "Fees of £5 — £6" in first and "in all." in first and "annual multi-agency public protection" in first
     assert summary.speeches == 3 and not summary.files_skipped
     # ... and an entity left out is said, naming the file and what the entity pointed at.
@@ -320,11 +320,11 @@ def test_a_parameter_entity_pointing_outside_is_not_read_and_the_file_is_skipped
 
     summary = build_index([day.parent], tmp_path / "index", encoder, members)
 
-    assert SECRET not in _everything_indexed(Index(tmp_path / "index"))
+    assert SECRET not in _everything_indexed(EmbeddedStore(tmp_path / "index"))
     [skipped] = summary.files_skipped
     assert skipped.path == day and "Entity 'leak' not defined" in skipped.reason
     assert f"refusing to read '{outside['dir'].as_uri()}/entities.dtd'" in skipped.reason
-    assert Index(tmp_path / "index").speech(BYELAWS_SPEECH)  # the good file beside it is indexed
+    assert EmbeddedStore(tmp_path / "index").speech(BYELAWS_SPEECH)  # the good file beside it is indexed
 
 
 def test_xinclude_is_never_processed(tmp_path, outside, members):
@@ -390,7 +390,7 @@ def test_records_with_numbers_out_of_range_are_reported_and_the_run_goes_on(tmp_
         assert f"{source}:{line}: invalid speech record: " in run.stderr
     assert "column.volume: Input should be less than or equal to 10000" in run.stderr
     assert "column end 554 is before its start 557" in run.stderr
-    index = Index(tmp_path / "index")
+    index = EmbeddedStore(tmp_path / "index")
     assert {p.speech_id for _, p in index.iter_passages()} == {"hostile/0", "hostile/99"}  # the good records, after the bad
     assert index.speech("hostile/99")[0].citation == "HC Deb vol 823 cc554-7GC"
 
@@ -476,7 +476,7 @@ def test_an_index_written_before_urls_were_checked_serves_none_of_its_unsafe_lin
     version = index_dir / (index_dir / CURRENT).read_text().strip()
     with sqlite3.connect(version / "passages.sqlite") as db:
         db.execute("UPDATE passages SET url = 'javascript:alert(1)' WHERE speech_id = ?", (KNOWN_SPEECH,))
-    passages = Index(index_dir).speech(KNOWN_SPEECH)
+    passages = EmbeddedStore(index_dir).speech(KNOWN_SPEECH)
     assert passages and all(p.url is None for p in passages)
 
 

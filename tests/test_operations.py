@@ -30,14 +30,14 @@ def _metric(text: str, name: str, **labels) -> float:
 
 
 def test_health_says_searchable_with_the_version_served(client, store):
-    from indexer.backend import open_store
+    from indexer.store import open_store
 
     response = client.get("/health")
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ok" and body["up"] and body["searchable"]
     assert body["passages"] == client.get("/stats").json()["passages"]
-    assert body["index_version"] == open_store(store.index_dir, store.database_url).live_version()
+    assert body["index_version"] == open_store(store.location).live_version()
     assert body["index_version"].startswith("v-" if store.backend == "embedded" else "generation-")
 
 
@@ -176,7 +176,7 @@ def test_a_new_index_version_is_picked_up_while_serving_without_failing_a_reques
             w.start()
         try:
             time.sleep(0.3)
-            summary = build_index([extra], writable_store.index_dir, encoder, members, **writable_store.build_args)
+            summary = build_index([extra], writable_store.location, encoder, members)
             assert not summary.problems and summary.speeches_read == 1
             deadline = time.monotonic() + 30
             while client.get("/health").json()["index_version"] == first_version:

@@ -15,7 +15,8 @@ from pgvector import Vector
 
 from test_updates import COMMONS_WMS, LORDS_WMS, _revised, _write
 from indexer.build import build_index, index_speeches, remove_speeches
-from indexer.pgstore import PgIndex, connect, migrate, redact, tsquery_sql
+from indexer.store import Location, connect, migrate, redact
+from indexer.store.postgres.reading import PostgresStore, tsquery_sql
 from indexer.query import Filters
 from indexer.sources.records import Speech
 
@@ -29,12 +30,12 @@ LIGHTHOUSE = {
 
 @pytest.fixture
 def pg(databases, small_database):
-    store = PgIndex(databases.create(template=small_database))
+    store = PostgresStore(databases.create(template=small_database))
     yield store
     store.close()
 
 
-def exact_top(store: PgIndex, query: np.ndarray, where, k: int) -> list[int]:
+def exact_top(store: PostgresStore, query: np.ndarray, where, k: int) -> list[int]:
     """The k best allowed passages by brute force in numpy: what any plan must return."""
     allowed = [row[0] for row in store._rows(f"SELECT p.vec FROM hansard_passages p WHERE {where.sql or 'true'}", where.params)]
     scores = store.vectors_at(allowed) @ query.reshape(-1)
@@ -84,19 +85,19 @@ def test_keyword_queries_become_tsqueries_with_phrases_kept():
 
 def test_writes_are_idempotent_and_replace_by_speech(pg, encoder):
     speech = Speech.model_validate(LIGHTHOUSE)
-    before = PgIndex(pg.url).manifest
-    first = index_speeches([speech], None, encoder, database_url=pg.url)
-    again = index_speeches([speech], None, encoder, database_url=pg.url)
+    before = PostgresStore(pg.url).manifest
+    first = index_speeches([speech], Location(database_url=pg.url), encoder)
+    again = index_speeches([speech], Location(database_url=pg.url), encoder)
     assert first.passages == again.passages == before.passages + 2
     assert again.passages_reused == 2  # unchanged passages keep their stored vectors
-    store = PgIndex(pg.url)
+    store = PostgresStore(pg.url)
     assert store.manifest.speeches == before.speeches + 1 and store.generation == pg.generation + 2
     shorter = Speech.model_validate({**LIGHTHOUSE, "paragraphs": LIGHTHOUSE["paragraphs"][:1]})
-    index_speeches([shorter], None, encoder, database_url=pg.url)
-    assert [p.text for p in PgIndex(pg.url).speech(speech.id)] == [LIGHTHOUSE["paragraphs"][0]["text"]]
-    removed = remove_speeches(None, [speech.id], database_url=pg.url)
+    index_speeches([shorter], Location(database_url=pg.url), encoder)
+    assert [p.text for p in PostgresStore(pg.url).speech(speech.id)] == [LIGHTHOUSE["paragraphs"][0]["text"]]
+    removed = remove_speeches(Location(database_url=pg.url), [speech.id], encoder.info)
     assert removed.speeches_removed == 1 and removed.passages == before.passages
-    assert remove_speeches(None, [speech.id], database_url=pg.url).speeches_removed == 0
+    assert remove_speeches(Location(database_url=pg.url), [speech.id], encoder.info).speeches_removed == 0
     with connect(pg.url) as conn:  # the counts kept in hansard_store agree with the rows
         counted = conn.execute("SELECT count(*), count(DISTINCT speech_id) FROM hansard_passages").fetchone()
         stored = conn.execute("SELECT passages, speeches FROM hansard_store").fetchone()
@@ -109,7 +110,7 @@ def test_concurrent_writers_of_the_same_speeches_queue_not_fail(pg, encoder):
 
     def write():
         try:
-            index_speeches(speeches, None, encoder, database_url=pg.url)
+            index_speeches(speeches, Location(database_url=pg.url), encoder)
         except Exception as err:  # noqa: BLE001 - collected and asserted below
             errors.append(err)
 
@@ -119,7 +120,7 @@ def test_concurrent_writers_of_the_same_speeches_queue_not_fail(pg, encoder):
     for w in writers:
         w.join()
     assert not errors, errors
-    store = PgIndex(pg.url)
+    store = PostgresStore(pg.url)
     assert store.manifest.speeches == pg.manifest.speeches + 5
     assert store.manifest.passages == pg.manifest.passages + 10
     assert all(len(store.speech(s.id)) == 2 for s in speeches)
@@ -127,13 +128,13 @@ def test_concurrent_writers_of_the_same_speeches_queue_not_fail(pg, encoder):
 
 def test_a_newer_version_of_a_sitting_replaces_all_of_it(databases, encoder, members, tmp_path):
     url = databases.create()
-    build_index([COMMONS_WMS, LORDS_WMS], None, encoder, members, database_url=url)
-    old = PgIndex(url)
+    build_index([COMMONS_WMS, LORDS_WMS], Location(database_url=url), encoder, members)
+    old = PostgresStore(url)
     old_ids = {row[0]: row[1] for row in old._rows("SELECT DISTINCT speech_id, house FROM hansard_passages")}
     revised, ids = _revised(COMMONS_WMS.read_bytes().decode("iso-8859-1"))
     newer = revised.replace("uk.org.publicwhip/wms/2009-10-26c.", "uk.org.publicwhip/wms/2009-10-26d.")
-    summary = build_index([_write(tmp_path, "ministerial2009-10-26d.xml", newer)], None, encoder, members, database_url=url)
-    new = PgIndex(url)
+    summary = build_index([_write(tmp_path, "ministerial2009-10-26d.xml", newer)], Location(database_url=url), encoder, members)
+    new = PostgresStore(url)
     held = {row[0]: row[1] for row in new._rows("SELECT DISTINCT speech_id, house FROM hansard_passages")}
     old_commons = {s for s, house in old_ids.items() if house == "commons"}
     assert not set(held) & old_commons  # every speech of version c went: renamed (d) or dropped
@@ -147,9 +148,9 @@ def test_a_newer_version_of_a_sitting_replaces_all_of_it(databases, encoder, mem
 def test_queries_go_to_the_read_replica_when_one_is_given(databases, small_database, encoder):
     primary = databases.create(template=small_database)
     replica = databases.create(template=small_database)  # stands in for a streaming replica
-    index_speeches([Speech.model_validate(LIGHTHOUSE)], None, encoder, database_url=primary)
-    on_primary = PgIndex(primary)
-    through_replica = PgIndex(primary, read_url=replica)
+    index_speeches([Speech.model_validate(LIGHTHOUSE)], Location(database_url=primary), encoder)
+    on_primary = PostgresStore(primary)
+    through_replica = PostgresStore(primary, read_url=replica)
     assert on_primary.passage(f"{LIGHTHOUSE['id']}#0") is not None
     assert through_replica.passage(f"{LIGHTHOUSE['id']}#0") is None  # read from the replica, not the primary
     assert through_replica.manifest.passages == on_primary.manifest.passages - 2
@@ -164,7 +165,7 @@ def test_migrations_are_versioned_and_a_newer_schema_is_refused(databases, encod
     with connect(url) as conn:
         conn.execute("INSERT INTO hansard_migrations (version, name) VALUES (99, 'from the future')")
     with pytest.raises(Exception, match="schema version 99.*upgrade hansard-search"):
-        PgIndex(url)
+        PostgresStore(url)
 
 
 def test_passwords_never_reach_messages():
@@ -195,11 +196,12 @@ def test_a_database_that_goes_away_is_a_503_and_health_says_so(databases, small_
 
 def test_a_large_load_into_an_empty_store_builds_the_vector_index_once_at_the_end(databases, encoder, members,
                                                                                monkeypatch):
-    import indexer.pgstore as pgstore
+    import indexer.store.postgres.schema as schema
+    import indexer.store.postgres.writing as writing
 
     url = databases.create()
     dropped: list = []
-    real_bulk_load = pgstore.bulk_load
+    real_bulk_load = schema.bulk_load
 
     def watching(conn, passages):
         with real_bulk_load(conn, passages) as bulk:
@@ -207,17 +209,17 @@ def test_a_large_load_into_an_empty_store_builds_the_vector_index_once_at_the_en
             dropped.append((bulk, present))
             yield bulk
 
-    monkeypatch.setattr(pgstore, "BULK_LOAD_MIN", 1)
-    monkeypatch.setattr(pgstore, "bulk_load", contextlib.contextmanager(watching))
-    build_index([COMMONS_WMS], None, encoder, members, database_url=url)
+    monkeypatch.setattr(schema, "BULK_LOAD_MIN", 1)
+    monkeypatch.setattr(writing, "bulk_load", contextlib.contextmanager(watching))
+    build_index([COMMONS_WMS], Location(database_url=url), encoder, members)
     assert dropped == [(True, False)]  # loaded without the index...
-    store = PgIndex(url)
+    store = PostgresStore(url)
     with connect(url) as conn:  # ...which is there again afterwards
         assert conn.execute("SELECT to_regclass('hansard_passages_embedding') IS NOT NULL").fetchone()[0]
     query = encoder.encode_query("public protection")
     assert store.dense(query, 3)[1].tolist() == exact_top(store, query, store.where(Filters()), 3)
     # Into a store that holds passages already, the index is kept and maintained as rows arrive.
-    build_index([LORDS_WMS], None, encoder, members, database_url=url)
+    build_index([LORDS_WMS], Location(database_url=url), encoder, members)
     assert dropped[-1] == (False, True)
 
 
@@ -260,7 +262,7 @@ def test_loading_reports_progress_as_it_embeds_up_to_the_end(databases, encoder,
 
     monkeypatch.setattr(build, "EMBED_CHUNK", 4)
     reports: list[tuple[int, int]] = []
-    summary = build_index([COMMONS_WMS], None, encoder, members, database_url=databases.create(),
+    summary = build_index([COMMONS_WMS], Location(database_url=databases.create()), encoder, members,
                           batch_passages=10, report=lambda done, total: reports.append((done, total)))
     assert summary.passages > 10 and len(reports) > 3
     done = [d for d, _ in reports]
@@ -268,7 +270,7 @@ def test_loading_reports_progress_as_it_embeds_up_to_the_end(databases, encoder,
 
 
 def test_pgvector_older_than_0_8_is_named_as_the_problem():
-    from indexer.pgstore import pgvector_too_old
+    from indexer.store.postgres.schema import pgvector_too_old
 
     assert pgvector_too_old("0.7.4") and pgvector_too_old("0.5.1")
     assert not pgvector_too_old("0.8.0") and not pgvector_too_old("0.8.5") and not pgvector_too_old("1.0.0")

@@ -7,8 +7,11 @@ import numpy as np
 import pytest
 
 from indexer.build import BuildError, build_index
-from indexer.store import CURRENT, FORMAT_VERSION, MANIFEST, Index, IndexError_
-from service.search import ModelMismatch, SearchRequest, Searcher
+from indexer.store import StoreError
+from indexer.store.embedded import CURRENT, MANIFEST, EmbeddedStore
+from indexer.store.embedded.layout import FORMAT_VERSION
+from indexer.store import ModelMismatch
+from service.search import SearchRequest, Searcher
 
 from conftest import CONTRIBUTION_PAGE, XML
 
@@ -17,7 +20,7 @@ LORDS_WMS_2 = XML / "2009-10_lordswms" / "lordswms2009-10-27a.xml"
 
 
 def test_manifest_records_model_and_counts(small_index, encoder):
-    index = Index(small_index)
+    index = EmbeddedStore(small_index)
     manifest = index.manifest
     assert manifest.model == {"name": "all-MiniLM-L6-v2", "version": encoder.info.version}
     assert manifest.dimension == 384
@@ -27,13 +30,13 @@ def test_manifest_records_model_and_counts(small_index, encoder):
 
 
 def test_vectors_are_unit_length(small_index):
-    index = Index(small_index)
+    index = EmbeddedStore(small_index)
     norms = np.linalg.norm(index.vectors_at(list(range(0, len(index), 50))), axis=1)
     assert np.allclose(norms, 1.0, atol=1e-4)
 
 
 def test_speech_passages_come_back_in_order(small_index):
-    index = Index(small_index)
+    index = EmbeddedStore(small_index)
     passages = index.speech("uk.org.publicwhip/westminhall/2009-10-27a.1.2")
     assert len(passages) > 3
     assert [p.position for p in passages] == list(range(len(passages)))
@@ -46,8 +49,8 @@ def test_adding_files_keeps_what_is_indexed(tmp_path, encoder, members):
     second = build_index([LORDS_WMS_2], index_dir, encoder, members)
     assert second.speeches_kept == first.speeches
     assert second.passages == first.passages + second.passages_embedded
-    assert len(Index(index_dir)) == second.passages
-    ids = {p.speech_id for _, p in Index(index_dir).iter_passages()}
+    assert len(EmbeddedStore(index_dir)) == second.passages
+    ids = {p.speech_id for _, p in EmbeddedStore(index_dir).iter_passages()}
     assert "uk.org.publicwhip/wms/2009-10-26a.87.1" in ids
     assert any(i.startswith("uk.org.publicwhip/wms/2009-10-27a") for i in ids)
 
@@ -58,7 +61,7 @@ def test_reindexing_a_file_replaces_its_speeches_without_duplicates(tmp_path, en
     again = build_index([LORDS_WMS], index_dir, encoder, members)
     assert again.speeches_replaced == first.speeches
     assert again.passages == first.passages
-    index = Index(index_dir)
+    index = EmbeddedStore(index_dir)
     ids = [p.id for _, p in index.iter_passages()]
     assert len(ids) == len(set(ids)) == first.passages
 
@@ -66,12 +69,12 @@ def test_reindexing_a_file_replaces_its_speeches_without_duplicates(tmp_path, en
 def test_kept_passages_keep_their_vectors(tmp_path, encoder, members):
     index_dir = tmp_path / "index"
     build_index([LORDS_WMS], index_dir, encoder, members)
-    before = Index(index_dir)
+    before = EmbeddedStore(index_dir)
     vecs = {p.id: vec for vec, p in before.iter_passages()}
     pid = "uk.org.publicwhip/wms/2009-10-26a.87.1#0"
     old_vector = before.vectors_at([vecs[pid]])[0]
     build_index([LORDS_WMS_2], index_dir, encoder, members)
-    after = Index(index_dir)
+    after = EmbeddedStore(index_dir)
     new_vec = {p.id: vec for vec, p in after.iter_passages()}[pid]
     assert np.allclose(after.vectors_at([new_vec])[0], old_vector)
 
@@ -91,7 +94,7 @@ def test_rebuild_starts_afresh(tmp_path, encoder, members):
     index_dir = tmp_path / "index"
     build_index([LORDS_WMS], index_dir, encoder, members)
     build_index([CONTRIBUTION_PAGE], index_dir, encoder, members, rebuild=True)
-    assert {p.speech_id.split("/")[0] for _, p in Index(index_dir).iter_passages()} == {"contribution"}
+    assert {p.speech_id.split("/")[0] for _, p in EmbeddedStore(index_dir).iter_passages()} == {"contribution"}
 
 
 def test_a_failed_build_leaves_the_previous_index_serving(tmp_path, encoder, members, monkeypatch):
@@ -99,12 +102,12 @@ def test_a_failed_build_leaves_the_previous_index_serving(tmp_path, encoder, mem
     build_index([LORDS_WMS], index_dir, encoder, members)
     before = (index_dir / CURRENT).read_text()
 
-    import indexer.store
+    import indexer.store.embedded.writing as writing
 
     def broken_write(*args):
         raise OSError("disk full")
 
-    monkeypatch.setattr(indexer.store.faiss, "write_index", broken_write)
+    monkeypatch.setattr(writing.faiss, "write_index", broken_write)
     with pytest.raises(OSError):
         build_index([LORDS_WMS_2], index_dir, encoder, members)
     monkeypatch.undo()
@@ -157,18 +160,19 @@ def test_an_index_from_another_model_is_refused(small_index, tmp_path, encoder, 
 def test_a_damaged_index_is_refused_with_a_clear_message(small_index, tmp_path, damage, message):
     copy, version = _copy(small_index, tmp_path)
     damage(copy, version)
-    with pytest.raises(IndexError_, match=message):
-        Index(copy)
+    with pytest.raises(StoreError, match=message):
+        EmbeddedStore(copy)
 
 
 def test_above_the_threshold_the_index_is_hnsw_and_finds_what_exact_search_finds(tmp_path, small_index, monkeypatch):
-    from indexer import store
+    from indexer.store import Where
+    from indexer.store.embedded import reading, write_index
 
-    exact = Index(small_index)
+    exact = EmbeddedStore(small_index)
     vecs = np.arange(len(exact))
     passages = exact.passages_at(vecs)
-    store.write_index(tmp_path / "ann", passages, exact.vectors_at(vecs), exact.model, ann_threshold=100)
-    ann = Index(tmp_path / "ann")
+    write_index(tmp_path / "ann", passages, exact.vectors_at(vecs), exact.model, ann_threshold=100)
+    ann = EmbeddedStore(tmp_path / "ann")
     assert ann.manifest.index_type == "hnsw-ip" and exact.manifest.index_type == "flat-ip"
 
     queries = exact.vectors_at(vecs[::37])  # real vectors as queries
@@ -176,8 +180,8 @@ def test_above_the_threshold_the_index_is_hnsw_and_finds_what_exact_search_finds
     assert np.mean(overlap) >= 0.95
 
     # A broad filter goes through the index with an ID selector (forced here), and keeps to the filter.
-    monkeypatch.setattr(store, "EXACT_FILTER_LIMIT", 0)
-    where = store.Where("p.section = ?", ("westminhall",))
+    monkeypatch.setattr(reading, "EXACT_FILTER_LIMIT", 0)
+    where = Where("p.section = ?", ("westminhall",))
     allowed = set(exact.matching(where))
     for index in (exact, ann):
         scores, found = index.dense(queries[0], 10, where)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from indexer.build import build_index
-from indexer.store import Index
+from indexer.store.embedded import EmbeddedStore
 
 from conftest import XML
 
@@ -43,15 +43,15 @@ def _write(folder: Path, name: str, text: str) -> Path:
     return path
 
 
-def _contents(index: Index) -> dict[str, tuple]:
+def _contents(index: EmbeddedStore) -> dict[str, tuple]:
     return {p.id: (p.text, p.speaker.name, p.citation, p.house) for _, p in index.iter_passages()}
 
 
-def _vectors(index: Index) -> dict[str, np.ndarray]:
+def _vectors(index: EmbeddedStore) -> dict[str, np.ndarray]:
     return {p.id: index.vectors_at([vec])[0] for vec, p in index.iter_passages()}
 
 
-def _assert_same_index(a: Index, b: Index) -> None:
+def _assert_same_index(a: EmbeddedStore, b: EmbeddedStore) -> None:
     assert _contents(a) == _contents(b)
     va, vb = _vectors(a), _vectors(b)
     for pid in va:
@@ -67,7 +67,7 @@ def test_a_re_released_sitting_updates_in_place_and_equals_a_rebuild(tmp_path, o
     revised, ids = _revised(original)
     index_dir = tmp_path / "updated"
     build_index([COMMONS_WMS, LORDS_WMS], index_dir, encoder, members)
-    before = Index(index_dir)
+    before = EmbeddedStore(index_dir)
     untouched = {p.id: vec for vec, p in before.iter_passages()
                  if p.speech_id not in (ids["reworded"], ids["dropped"]) and p.house == "commons"}
 
@@ -77,7 +77,7 @@ def test_a_re_released_sitting_updates_in_place_and_equals_a_rebuild(tmp_path, o
     monkeypatch.setattr(encoder, "cache", None)  # the index itself must spare unchanged passages, cache or not
     summary = build_index([_write(tmp_path / "v2", COMMONS_WMS.name, revised)], index_dir, encoder, members)
 
-    after = Index(index_dir)
+    after = EmbeddedStore(index_dir)
     assert summary.speeches_removed == 1 and summary.speeches_replaced == len(_speeches(original)) - 1
     assert not after.speech(ids["dropped"])
     assert after.speech(ids["reworded"])[0].text.startswith("Revised: the figures have been corrected.")
@@ -94,7 +94,7 @@ def test_a_re_released_sitting_updates_in_place_and_equals_a_rebuild(tmp_path, o
     monkeypatch.undo()
     rebuilt = tmp_path / "rebuilt"
     build_index([tmp_path / "v2" / COMMONS_WMS.name, LORDS_WMS], rebuilt, encoder, members)
-    _assert_same_index(after, Index(rebuilt))
+    _assert_same_index(after, EmbeddedStore(rebuilt))
 
 
 def test_a_newer_version_of_a_sitting_removes_what_it_no_longer_holds(tmp_path, original, encoder, members):
@@ -102,10 +102,10 @@ def test_a_newer_version_of_a_sitting_removes_what_it_no_longer_holds(tmp_path, 
     newer = revised.replace("uk.org.publicwhip/wms/2009-10-26c.", "uk.org.publicwhip/wms/2009-10-26d.")
     index_dir = tmp_path / "updated"
     build_index([COMMONS_WMS, LORDS_WMS], index_dir, encoder, members)
-    old_commons = {p.speech_id for _, p in Index(index_dir).iter_passages() if p.house == "commons"}
+    old_commons = {p.speech_id for _, p in EmbeddedStore(index_dir).iter_passages() if p.house == "commons"}
 
     summary = build_index([_write(tmp_path / "v-d", "ministerial2009-10-26d.xml", newer)], index_dir, encoder, members)
-    after = Index(index_dir)
+    after = EmbeddedStore(index_dir)
     held = {p.speech_id for _, p in after.iter_passages()}
     assert not held & old_commons  # every speech of version c went: renamed (d) or dropped
     assert summary.speeches_removed == len(old_commons)
@@ -114,15 +114,15 @@ def test_a_newer_version_of_a_sitting_removes_what_it_no_longer_holds(tmp_path, 
 
     rebuilt = tmp_path / "rebuilt"
     build_index([tmp_path / "v-d" / "ministerial2009-10-26d.xml", LORDS_WMS], rebuilt, encoder, members)
-    _assert_same_index(after, Index(rebuilt))
+    _assert_same_index(after, EmbeddedStore(rebuilt))
 
 
 def test_re_indexing_unchanged_input_embeds_nothing_and_keeps_every_id(tmp_path, encoder, members, monkeypatch):
     index_dir = tmp_path / "index"
     build_index([COMMONS_WMS, LORDS_WMS], index_dir, encoder, members)
-    before = _contents(Index(index_dir))
+    before = _contents(EmbeddedStore(index_dir))
     monkeypatch.setattr(encoder, "cache", None)
     monkeypatch.setattr(encoder, "embed_batch", lambda texts: pytest.fail(f"embedded {len(texts)} unchanged texts"))
     summary = build_index([COMMONS_WMS, LORDS_WMS], index_dir, encoder, members)
     assert summary.passages_reused == summary.passages_embedded == len(before)
-    assert _contents(Index(index_dir)) == before
+    assert _contents(EmbeddedStore(index_dir)) == before

@@ -1,25 +1,25 @@
-"""The seam between the search and where passages are stored.
+"""The store's interfaces: what searching needs of a store (`Store`), what indexing needs (`StoreWriter`).
 
-Two stores implement `Store`:
+Two stores implement them:
 
-- the embedded store (`indexer.store.Index`): a directory holding a FAISS
+- the embedded store (`indexer.store.embedded`): a directory holding a FAISS
   index and a SQLite file, the default, for one machine;
-- PostgreSQL with pgvector (`indexer.pgstore.PgIndex`), for deployments that
+- PostgreSQL with pgvector (`indexer.store.postgres`), for deployments that
   outgrow one machine: many writers, read replicas, Citus sharding.
 
-Everything above the seam (the API, the CLI, evaluation, ranking options)
-talks to a `Store` and does not know which one it has. Passages are named
-by `vec`, an integer id the store assigns; conditions (`Where`) are made by
-the store itself from `Filters`, in its own SQL dialect.
+Everything above (the build, the search, the API and CLI) talks to these
+interfaces through `indexer.store.open_store` / `open_writer` and does not
+know which store it has. Passages are named by `vec`, an integer id the
+store assigns; conditions (`Where`) are made by the store itself from
+`Filters`, in its own SQL dialect (`Dialect`), by the one builder here.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable, Optional, Protocol, Sequence
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Optional, Protocol, Sequence, Union
 
 import numpy as np
 
@@ -27,9 +27,62 @@ from embeddings.encoder import ModelInfo
 from indexer.query import Filters, ParsedQuery
 from indexer.sources.records import Passage
 
-# What results can be counted by; each store maps these names (and the
-# groups: passage, speech, debate) to its own expressions.
+# What results can be counted by, and grouped by; each store's Dialect maps
+# these names to its own SQL expressions.
 FACET_NAMES = ("speaker", "party", "house", "section", "month", "year", "debate")
+GROUPS = ("passage", "speech", "debate")
+
+
+class StoreError(Exception):
+    """A store that cannot be used (missing, damaged, made by another model, unreachable), with the reason why."""
+
+
+class ModelMismatch(StoreError):
+    """The store's vectors were made by another model than the one in use."""
+
+
+class StoreLocked(StoreError):
+    """Another writer holds the store (the embedded store takes one writer at a time)."""
+
+
+class QueryTimeout(Exception):
+    """A store query ran past its deadline and was stopped."""
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be reached now (a database down or failing over); worth retrying later."""
+
+
+@dataclass
+class StoreDescription:
+    """What a store holds and which model made it (the embedded store's manifest.json has these fields)."""
+
+    format_version: int
+    model: dict
+    dimension: int
+    passages: int
+    speeches: int
+    index_type: str
+    built_at: str
+    files: Optional[dict] = None  # embedded: name -> size in bytes of each file of the version, as written
+
+    @property
+    def model_info(self) -> ModelInfo:
+        return ModelInfo(name=self.model["name"], version=self.model["version"], dimension=self.dimension)
+
+
+def check_model(stored: ModelInfo, location: str, model: Union[ModelInfo, str]) -> None:
+    """ModelMismatch unless the store's vectors (at `location`, for messages) were made by `model`: two models' vectors do not compare.
+
+    `model` may be just a name, to refuse a store before a slow model load.
+    """
+    name = model if isinstance(model, str) else model.name
+    if stored.name != name or (not isinstance(model, str) and stored != model):
+        raise ModelMismatch(
+            f"{location} was built with {stored.key} ({stored.dimension}-d), not "
+            f"{model if isinstance(model, str) else model.key}: use --model {stored.name} with it, "
+            f"or --rebuild to start it afresh with {name}"
+        )
 
 
 @dataclass(frozen=True)
@@ -53,7 +106,8 @@ class Dialect:
     `param` is the placeholder; `contains` a case-insensitive substring test
     of a column against one parameter; `date` turns a date into the stored
     form; `phrase` gives (SQL, parameters) requiring an exact phrase in the
-    text; `excluded` (SQL, parameters) refusing any of the words.
+    text; `excluded` (SQL, parameters) refusing any of the words; `facets`
+    and `groups` spell FACET_NAMES and GROUPS as expressions.
     """
 
     param: str
@@ -61,6 +115,8 @@ class Dialect:
     date: Callable[[dt.date], object]
     phrase: Callable[[str], tuple[str, tuple]]
     excluded: Callable[[list[str]], tuple[str, tuple]]
+    facets: dict[str, str] = field(default_factory=dict)  # FACET_NAMES -> expression on `passages p`
+    groups: dict[str, str] = field(default_factory=dict)  # GROUPS -> expression
 
 
 def where_clause(dialect: Dialect, filters: Filters, query: Optional[ParsedQuery] = None,
@@ -105,21 +161,13 @@ def like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_").replace("\x00", "\ufffe")
 
 
-class QueryTimeout(Exception):
-    """A store query ran past its deadline and was stopped."""
-
-
-class StoreUnavailable(Exception):
-    """The store cannot be reached now (a database down or failing over); worth retrying later."""
-
-
 class Store(Protocol):
     """What searching needs of a store. Safe to share between threads."""
 
-    manifest: "Manifest"  # noqa: F821 - indexer.store.Manifest: model, counts, index type, when written
+    manifest: StoreDescription  # model, counts, index type, when written
 
     @property
-    def location(self) -> str: ...  # for messages: a directory, or a database URL without its password
+    def location(self) -> str: ...  # for messages: "index DIR", or "database URL" without its password
 
     @property
     def version(self) -> str: ...  # changes whenever the stored passages change
@@ -181,13 +229,41 @@ class Store(Protocol):
         """Let go of what it holds open (database connections); it is not used afterwards."""
 
 
-def open_store(index_dir: Path, database_url: Optional[str] = None, read_url: Optional[str] = None) -> Store:
-    """The PostgreSQL store when a database URL is given, else the embedded index in index_dir."""
-    if database_url:
-        from indexer.pgstore import PgIndex
+@dataclass
+class Replaced:
+    """What one `StoreWriter.replace` did."""
 
-        return PgIndex(database_url, read_url=read_url)
-    from indexer.store import Index
+    speeches_removed: list[str]  # speech ids now gone (superseded, and not written again)
+    speeches_replaced: int  # speech ids written again
 
-    return Index(index_dir)
 
+class StoreWriter(Protocol):
+    """What indexing needs of a store: replace speeches (and whole sittings) by new passages, then commit.
+
+    Opened by `indexer.store.open_writer` (which checks the model), used as
+    a context manager; nothing is visible to readers before `commit` on the
+    embedded store (one new version), while PostgreSQL commits each
+    `replace` in its own transaction (a batch of whole sittings).
+    """
+
+    # How many passages to embed and hand to one `replace`: the embedded store takes all at once.
+    batch_passages: Optional[int]
+
+    def bulk(self, passages: int) -> contextlib.AbstractContextManager:
+        """Within it, a load of about this many passages (PostgreSQL builds its vector index once, at the end)."""
+
+    def held(self, speech_ids: Iterable[str], sittings: Iterable[str]) -> dict[str, tuple[str, int]]:
+        """{passage id: (text, vec)} the store holds for these speeches or sittings (their vectors are reused when unchanged)."""
+
+    def vectors_at(self, vecs: Sequence[int]) -> np.ndarray:
+        """The stored vectors of `held` passages."""
+
+    def replace(self, passages: Sequence[Passage], vectors: np.ndarray, speech_ids: Iterable[str],
+                sittings: Iterable[str] = ()) -> Replaced:
+        """These speeches, and every speech of these sittings, are replaced by the passages given."""
+
+    def remove(self, speech_ids: Iterable[str]) -> int:
+        """These speeches go; returns how many were held."""
+
+    def commit(self) -> StoreDescription:
+        """Make the writes visible (if any) and describe the store as it now is."""

@@ -1,0 +1,373 @@
+"""Searching the embedded store: one live version opened read-only (FAISS memory-mapped, SQLite per thread)."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Iterable, Iterator, Optional, Sequence
+
+import faiss
+import numpy as np
+
+from embeddings.encoder import ModelInfo
+from indexer.fusion import fill_missing, weighted_fusion
+from indexer.query import Filters, ParsedQuery, fts_phrase
+from indexer.sources.records import Passage
+from indexer.store.base import Dialect, QueryTimeout, StoreError, Where, where_clause as conditions
+from indexer.store.columns import passage_of
+from indexer.store.embedded.layout import METADATA, REBUILD, VECTORS, live_version, open_version
+
+HNSW_EF_SEARCH = 512
+# A filter allowing at most this many passages is searched exactly (its
+# vectors scored directly); a broader one through the index, restricted to
+# the allowed passages by a FAISS ID selector.
+EXACT_FILTER_LIMIT = 50_000
+SELECTOR_CACHE = 32  # filters whose allowed passages are kept, per open index
+
+
+def _phrase(phrase: str) -> tuple[str, tuple]:
+    # The full-text index finds candidates fast; the substring test makes
+    # the match exact (the index stems: "forced labour" ~ "forcing labours").
+    return ("p.vec IN (SELECT rowid FROM passages_fts WHERE passages_fts MATCH ?) AND instr(lower(p.text), lower(?)) > 0",
+            (fts_phrase(phrase), phrase))
+
+
+def _excluded(words: list[str]) -> tuple[str, tuple]:
+    return ("p.vec NOT IN (SELECT rowid FROM passages_fts WHERE passages_fts MATCH ?)",
+            (" OR ".join(fts_phrase(word) for word in words),))
+
+
+# SQLite's LIKE ignores the case of ASCII letters; dates are ISO text.
+SQLITE = Dialect(
+    param="?", contains="{column} LIKE ? ESCAPE '\\'", date=dt.date.isoformat, phrase=_phrase, excluded=_excluded,
+    facets={"speaker": "p.speaker_name", "party": "p.party", "house": "p.house", "section": "p.section",
+            "month": "substr(p.date, 1, 7)", "year": "substr(p.date, 1, 4)", "debate": "p.debate"},
+    groups={"passage": "p.vec", "speech": "p.speech_id", "debate": "coalesce(p.date, '') || '|' || coalesce(p.debate, '')"},
+)
+
+
+def where_clause(filters: Filters, query: Optional[ParsedQuery] = None, speech_id: Optional[str] = None) -> Where:
+    """Exact filters and the query's phrase and exclusion constraints, as SQLite's SQL."""
+    return conditions(SQLITE, filters, query, speech_id)
+
+
+class EmbeddedStore:
+    """A live index version, opened read-only. Safe to share between threads."""
+
+    def __init__(self, index_dir: Path):
+        index_dir = Path(index_dir)
+        self.dir = index_dir
+        self.path, self.manifest = open_version(index_dir)
+        try:
+            # Memory-mapped: pages come from the file as searches touch them,
+            # shared between processes serving the same version.
+            self.vectors = faiss.read_index(str(self.path / VECTORS), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
+        except RuntimeError as err:
+            reason = str(err).strip().splitlines()[-1] if str(err).strip() else "unreadable"
+            reason = reason.split("failed: ", 1)[-1]  # FAISS says where in its C++ it failed first
+            raise StoreError(f"index {index_dir}: cannot read {VECTORS} ({reason}); {REBUILD}") from err
+        if self.vectors.ntotal != self.manifest.passages or self.vectors.d != self.manifest.dimension:
+            raise StoreError(
+                f"index {index_dir} is inconsistent: manifest says {self.manifest.passages} passages of "
+                f"dimension {self.manifest.dimension}, {VECTORS} holds {self.vectors.ntotal} of dimension {self.vectors.d}"
+            )
+        self._local = threading.local()
+        self._selectors: dict = {}  # Where -> (allowed vec ids, selector or None)
+        self._selectors_lock = threading.Lock()
+        self._building: dict = {}  # Where -> lock held while one request works it out
+        try:
+            count = self._db().execute("SELECT count(*) FROM passages").fetchone()[0]
+        except sqlite3.DatabaseError as err:
+            raise StoreError(f"index {index_dir}: cannot read {METADATA}: {err}; {REBUILD}") from err
+        if count != self.manifest.passages:
+            raise StoreError(f"index {index_dir} is inconsistent: {METADATA} holds {count} passages, manifest says {self.manifest.passages}")
+
+    @property
+    def location(self) -> str:
+        return f"index {self.dir}"
+
+    @property
+    def version(self) -> str:
+        return self.path.name
+
+    where = staticmethod(where_clause)
+
+    def live_version(self) -> Optional[str]:
+        return live_version(self.dir)
+
+    def ping(self) -> None:
+        pass  # files already open: nothing to lose contact with
+
+    def close(self) -> None:
+        pass  # its per-thread SQLite connections and the memory map go when it is freed
+
+    @contextlib.contextmanager
+    def deadline(self, seconds: float) -> Iterator[None]:
+        """Stop this thread's SQLite queries after `seconds` (QueryTimeout)."""
+        db = self._db()
+        ends = time.monotonic() + seconds
+        db.set_progress_handler(lambda: 1 if time.monotonic() > ends else 0, 1_000)
+        try:
+            yield
+        except sqlite3.OperationalError as err:
+            if "interrupted" not in str(err):
+                raise
+            raise QueryTimeout(str(err)) from err
+        finally:
+            db.set_progress_handler(None, 0)
+
+    def _db(self) -> sqlite3.Connection:
+        # One read-only connection per thread: SQLite connections are not shared.
+        db = getattr(self._local, "db", None)
+        if db is None:
+            uri = f"file:{self.path / METADATA}?mode=ro"
+            try:
+                db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+                db.row_factory = sqlite3.Row
+                db.execute("SELECT 1 FROM passages LIMIT 1")
+            except sqlite3.DatabaseError as err:
+                raise StoreError(f"index {self.dir}: cannot read {METADATA}: {err}") from err
+            self._local.db = db
+        return db
+
+    @property
+    def model(self) -> ModelInfo:
+        return self.manifest.model_info
+
+    def __len__(self) -> int:
+        return self.manifest.passages
+
+    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, vec ids) of the k nearest passages, best first."""
+        k = min(k, self.vectors.ntotal)
+        if k <= 0:
+            return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
+        return self._search(query, k, None)
+
+    def _search(self, query: np.ndarray, k: int, selector) -> tuple[np.ndarray, np.ndarray]:
+        query = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
+        if isinstance(self.vectors, faiss.IndexHNSWFlat):
+            params = faiss.SearchParametersHNSW(efSearch=max(HNSW_EF_SEARCH, k), sel=selector)
+        else:
+            params = faiss.SearchParameters(sel=selector)
+        scores, ids = self.vectors.search(query, k, params=params)
+        keep = ids[0] >= 0
+        return scores[0][keep], ids[0][keep]
+
+    def passages_at(self, vecs: Iterable[int]) -> list[Passage]:
+        """Passages for vec ids, in the order given."""
+        vecs = [int(v) for v in vecs]
+        if not vecs:
+            return []
+        rows = self._db().execute(
+            f"SELECT * FROM passages WHERE vec IN ({','.join('?' * len(vecs))})", vecs
+        ).fetchall()
+        by_vec = {row["vec"]: passage_of(row) for row in rows}
+        return [by_vec[v] for v in vecs if v in by_vec]
+
+    def passage(self, passage_id: str) -> Optional[Passage]:
+        row = self._db().execute("SELECT * FROM passages WHERE id = ?", (passage_id,)).fetchone()
+        return passage_of(row) if row else None
+
+    def speech(self, speech_id: str) -> list[Passage]:
+        rows = self._db().execute("SELECT * FROM passages WHERE speech_id = ? ORDER BY position", (speech_id,))
+        return [passage_of(row) for row in rows]
+
+    def vec_of(self, passage_id: str) -> Optional[int]:
+        row = self._db().execute("SELECT vec FROM passages WHERE id = ?", (passage_id,)).fetchone()
+        return row[0] if row else None
+
+    def vecs_of_speech(self, speech_id: str) -> np.ndarray:
+        rows = self._db().execute("SELECT vec FROM passages WHERE speech_id = ? ORDER BY position", (speech_id,))
+        return np.fromiter((row[0] for row in rows), dtype=np.int64)
+
+    def speech_count(self) -> int:
+        return self.manifest.speeches
+
+    def iter_passages(self) -> Iterator[tuple[int, Passage]]:
+        for row in self._db().execute("SELECT * FROM passages ORDER BY vec"):
+            yield row["vec"], passage_of(row)
+
+    def vectors_at(self, vecs: Sequence[int]) -> np.ndarray:
+        vecs = np.asarray(vecs, dtype=np.int64)
+        if not len(vecs):
+            return np.zeros((0, self.vectors.d), dtype=np.float32)
+        return self.vectors.reconstruct_batch(vecs)
+
+    # ------------------------------------------------------------ search
+
+    def matching(self, where: Where) -> np.ndarray:
+        """Vec ids of the passages that satisfy `where`, ascending."""
+        rows = self._db().execute(f"SELECT p.vec FROM passages p WHERE {where.sql or 1}", where.params)
+        return np.fromiter((row[0] for row in rows), dtype=np.int64)
+
+    def by_date(self, where: Where, limit: int, newest_first: bool = True) -> np.ndarray:
+        """Vec ids of passages `where` allows, in date order."""
+        order = "DESC" if newest_first else "ASC"
+        sql = f"SELECT p.vec FROM passages p WHERE {where.sql or 1} ORDER BY p.date {order}, p.vec LIMIT ?"
+        return np.fromiter((row[0] for row in self._db().execute(sql, (*where.params, limit))), dtype=np.int64)
+
+    def count(self, where: Where, group: str = "passage") -> int:
+        # Unfiltered, the manifest knows (counting 1M rows takes ~40 ms).
+        if not where and group == "passage":
+            return self.manifest.passages
+        if not where and group == "speech":
+            return self.manifest.speeches
+        if group == "passage":
+            with self._selectors_lock:
+                cached = self._selectors.get(where)
+            if cached is not None:
+                return len(cached[0])
+        sql = f"SELECT count(DISTINCT {SQLITE.groups[group]}) FROM passages p WHERE {where.sql or 1}"
+        return self._db().execute(sql, where.params).fetchone()[0]
+
+    def dense(self, query: np.ndarray, k: int, where: Where = Where()) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, vec ids) of the k passages nearest the query among those `where` allows.
+
+        Exact whatever the filter: a filtered search scores every allowed
+        passage rather than filtering a fixed number of nearest ones, so a
+        filter matching 0.1% of the index still fills the page.
+        """
+        if not where:
+            return self.search(query, k)
+        allowed, selector = self._allowed(where)
+        if selector is None:
+            return self.dense_scores(query, allowed, k)
+        # Broad filter: search the index itself, told which ids it may return.
+        want = min(k, len(allowed))
+        scores, vecs = self._search(query, want, selector)
+        if len(vecs) < want and isinstance(self.vectors, faiss.IndexHNSWFlat):
+            # HNSW's walk can run out of allowed neighbours before it has k:
+            # scan its flat storage instead, exact and restricted alike (~80 ms at 1M).
+            storage = faiss.downcast_index(self.vectors.storage)
+            found, ids = storage.search(np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32), want,
+                                        params=faiss.SearchParameters(sel=selector))
+            keep = ids[0] >= 0
+            return found[0][keep], ids[0][keep]
+        return scores, vecs
+
+    def _allowed(self, where: Where):
+        """The passages a filter allows, and for a broad one a FAISS selector of them.
+
+        Kept for the last few filters: at 1M passages, listing the half that
+        `house=commons` allows takes ~100 ms, and portals ask the same filters
+        again and again. (The index version never changes under an Index.)
+        """
+        with self._selectors_lock:  # a Where (SQL and parameters) is its own key
+            cached = self._selectors.get(where)
+            building = self._building.setdefault(where, threading.Lock()) if cached is None else None
+        if cached is not None:
+            return cached
+        # One request works a filter out; the others asking for it meanwhile wait for its answer.
+        with building:
+            with self._selectors_lock:
+                cached = self._selectors.get(where)
+            if cached is not None:
+                return cached
+            return self._build_allowed(where)
+
+    def _build_allowed(self, where: Where):
+        allowed = self.matching(where)
+        selector = None
+        if len(allowed) > EXACT_FILTER_LIMIT:
+            mask = np.zeros(self.vectors.ntotal, dtype=bool)
+            mask[allowed] = True
+            bits = np.packbits(mask, bitorder="little")
+            selector = faiss.IDSelectorBitmap(self.vectors.ntotal, faiss.swig_ptr(bits))
+            selector.bits_owner = bits  # the selector reads this buffer: keep it alive with it
+        with self._selectors_lock:
+            self._selectors[where] = (allowed, selector)
+            self._building.pop(where, None)
+            while len(self._selectors) > SELECTOR_CACHE:
+                self._selectors.pop(next(iter(self._selectors)))
+        return allowed, selector
+
+    def dense_scores(self, query: np.ndarray, vecs: np.ndarray, k: Optional[int] = None) -> tuple[np.ndarray, np.ndarray]:
+        """Cosine scores of the query against the given passages, best first (top k if given)."""
+        vecs = np.asarray(vecs, dtype=np.int64)
+        if not len(vecs):
+            return np.zeros(0, dtype=np.float32), vecs
+        scores = self.vectors_at(vecs) @ query.reshape(-1).astype(np.float32)
+        if k is not None and k < len(vecs):
+            top = np.argpartition(-scores, k - 1)[:k]
+        else:
+            top = np.arange(len(vecs))
+        order = top[np.argsort(-scores[top], kind="stable")]
+        return scores[order], vecs[order]
+
+    def keyword(
+        self, fts_query: str, k: int, where: Where = Where(), weights: tuple[float, float, float] = (1.0, 1.0, 1.0),
+        order: str = "relevance", offset: int = 0,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(BM25 scores, vec ids) of passages matching an FTS5 query; higher is better."""
+        rank = f"bm25(passages_fts, {', '.join(str(float(w)) for w in weights)})"
+        order_by = {"relevance": "score DESC", "date": "p.date ASC, score DESC", "-date": "p.date DESC, score DESC"}[order]
+        sql = (
+            f"SELECT p.vec, -{rank} AS score FROM passages_fts JOIN passages p ON p.vec = passages_fts.rowid "
+            f"WHERE passages_fts MATCH ?{where.and_()} ORDER BY {order_by}, p.vec LIMIT ? OFFSET ?"
+        )
+        rows = self._fts(sql, (fts_query, *where.params, k, offset))
+        return np.array([r[1] for r in rows], dtype=np.float32), np.array([r[0] for r in rows], dtype=np.int64)
+
+    def keyword_count(self, fts_query: str, where: Where = Where(), group: str = "passage") -> int:
+        sql = (
+            f"SELECT count(DISTINCT {SQLITE.groups[group]}) FROM passages_fts JOIN passages p ON p.vec = passages_fts.rowid "
+            f"WHERE passages_fts MATCH ?{where.and_()}"
+        )
+        return self._fts(sql, (fts_query, *where.params))[0][0]
+
+    def hybrid(self, query: np.ndarray, fts_query: str, k: int, where: Where, dense_weight: float,
+               weights: tuple[float, float, float]) -> tuple[np.ndarray, np.ndarray, bool]:
+        """Dense and keyword candidates (k of each), fused by a weighted sum of min-max normalised scores."""
+        dense_scores, dense_vecs = self.dense(query, k, where)
+        kw_scores, kw_vecs = self.keyword(fts_query, k, where, weights)
+        exhausted = len(dense_vecs) < k and len(kw_vecs) < k
+        # Every candidate gets its exact dense score (cheap). A dense candidate
+        # missing from the keyword list scores at most what the list's last
+        # one did (or nothing, when the list holds every keyword match):
+        # asking FTS5 for the BM25 of given rows costs as much as a search.
+        union = np.unique(np.concatenate([dense_vecs, kw_vecs]))
+        dense_all, union_sorted = self.dense_scores(query, union)
+        floor = float(kw_scores.min()) if len(kw_vecs) >= k else 0.0
+        bm25_all = fill_missing(dict(zip(kw_vecs.tolist(), kw_scores.tolist())), union_sorted, floor)
+        fused = weighted_fusion(dense_all, bm25_all, dense_weight)
+        order = np.argsort(-fused, kind="stable")
+        return fused[order], union_sorted[order], exhausted
+
+    def facet_counts(self, facet: str, vecs: Optional[np.ndarray] = None, where: Where = Where(),
+                     fts: Optional[str] = None, limit: int = 50) -> list[tuple]:
+        """(value, count) of a facet over given passages, or over those `where` (and `fts`) match."""
+        expression = SQLITE.facets[facet]
+        if vecs is not None:
+            ids = [int(v) for v in vecs]
+            sql = (f"SELECT {expression} AS value, count(*) AS n FROM passages p WHERE p.vec IN ({','.join('?' * len(ids))}) "
+                   f"GROUP BY value ORDER BY n DESC, value LIMIT ?")
+            return [tuple(r) for r in self._db().execute(sql, (*ids, limit))] if ids else []
+        if fts:
+            sql = (f"SELECT {expression} AS value, count(*) AS n FROM passages_fts JOIN passages p ON p.vec = passages_fts.rowid "
+                   f"WHERE passages_fts MATCH ?{where.and_()} GROUP BY value ORDER BY n DESC, value LIMIT ?")
+            return [tuple(r) for r in self._fts(sql, (fts, *where.params, limit))]
+        sql = f"SELECT {expression} AS value, count(*) AS n FROM passages p WHERE {where.sql or 1} GROUP BY value ORDER BY n DESC, value LIMIT ?"
+        return [tuple(r) for r in self._db().execute(sql, (*where.params, limit))]
+
+    def _fts(self, sql: str, params: tuple) -> list:
+        try:
+            return self._db().execute(sql, params).fetchall()
+        except sqlite3.OperationalError as err:
+            if "fts5" in str(err) or "syntax" in str(err):
+                raise ValueError(f"cannot run this keyword query: {err}") from err
+            raise
+
+    def breakdown(self) -> dict:
+        """Passage counts by house and section, and the dates covered."""
+        db = self._db()
+        by_house = {row[0] or "unknown": row[1] for row in db.execute("SELECT house, count(*) FROM passages GROUP BY house")}
+        by_section = {
+            row[0] or "unknown": row[1] for row in db.execute("SELECT section, count(*) FROM passages GROUP BY section")
+        }
+        first, last = db.execute("SELECT min(date), max(date) FROM passages").fetchone()
+        return {"houses": by_house, "sections": by_section, "date_from": first, "date_to": last}

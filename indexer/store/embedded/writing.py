@@ -1,0 +1,230 @@
+"""Writing the embedded store: a complete new version beside the live one, then CURRENT switched to it."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import shutil
+import sqlite3
+import uuid
+from dataclasses import asdict
+from pathlib import Path
+from typing import Iterable, Optional, Sequence
+
+import faiss
+import numpy as np
+
+from embeddings.encoder import ModelInfo
+from indexer.sources.records import Passage
+from indexer.sources.vocabulary import sitting_key
+from indexer.store.base import Replaced, StoreDescription, StoreError, check_model
+from indexer.store.columns import FIELDS, NAMES, passage_values
+from indexer.store.embedded.layout import (CURRENT, FORMAT_VERSION, MANIFEST, METADATA, VECTORS, _fsync,
+                                           _remove_stale_versions, _write_atomic, is_index, live_version, lock_index)
+from indexer.store.embedded.reading import EmbeddedStore
+
+# Vector index by size: exact (flat) while small; HNSW above ANN_THRESHOLD
+# passages, where flat search costs ~140 ms a query at 1M (bench/scale.py).
+# At 1M clustered vectors (bench/scale.py), M=32 gave recall@10 against exact
+# of 0.88 at efSearch 128, 0.92 at 256, 0.96 at 512 (1.2 ms a query), 0.99 at 1024.
+ANN_THRESHOLD = 200_000
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 80
+
+
+def write_index(index_dir: Path, passages: Sequence[Passage], vectors: np.ndarray, model: ModelInfo,
+                ann_threshold: Optional[int] = ANN_THRESHOLD) -> StoreDescription:
+    """Write a complete new version and make it the live one."""
+    if len(passages) != len(vectors):
+        raise ValueError(f"{len(passages)} passages but {len(vectors)} vectors")
+    index_dir.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+    version = f"v-{stamp}-{uuid.uuid4().hex[:8]}"
+    building = index_dir / f".building-{version}"
+    building.mkdir()
+    try:
+        manifest = _write_version(building, passages, vectors, model, ann_threshold)
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)  # (and if the process dies here, the next build removes it)
+        raise
+    previous = live_version(index_dir)
+    os.replace(building, index_dir / version)
+    _write_atomic(index_dir / CURRENT, version + "\n")
+    _fsync(index_dir)
+    # The version just replaced stays one build longer: a service still
+    # serving it (until it notices the new one, within seconds) may open
+    # new connections to it meanwhile.
+    _remove_stale_versions(index_dir, keep={version, previous})
+    return manifest
+
+
+def vector_index(vectors: np.ndarray, dimension: int, ann_threshold: Optional[int] = ANN_THRESHOLD):
+    """(FAISS index holding the vectors, its type name): exact inner product (= cosine on unit vectors), or HNSW."""
+    if ann_threshold is not None and len(vectors) > ann_threshold:
+        index = faiss.IndexHNSWFlat(dimension, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        kind = "hnsw-ip"
+    else:
+        index = faiss.IndexFlatIP(dimension)
+        kind = "flat-ip"
+    if len(vectors):
+        index.add(vectors)
+    return index, kind
+
+
+def _write_version(building: Path, passages: Sequence[Passage], vectors: np.ndarray, model: ModelInfo,
+                   ann_threshold: Optional[int]) -> StoreDescription:
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(passages), model.dimension)
+    index, index_type = vector_index(vectors, model.dimension, ann_threshold)
+    faiss.write_index(index, str(building / VECTORS))
+
+    db = sqlite3.connect(str(building / METADATA))
+    with db:
+        db.execute(f"CREATE TABLE passages (vec INTEGER PRIMARY KEY, {', '.join(f'{n} {t}' for n, t, _ in FIELDS)})")
+        db.executemany(
+            f"INSERT INTO passages (vec, {', '.join(NAMES)}) VALUES (?, {', '.join('?' * len(NAMES))})",
+            ((i, *_sqlite_values(p)) for i, p in enumerate(passages)),
+        )
+        db.execute("CREATE INDEX passages_speech ON passages (speech_id, position)")
+        for column in ("date", "house", "section", "person_id", "party"):
+            db.execute(f"CREATE INDEX passages_{column} ON passages ({column})")
+        # Keyword search: BM25 over text, debate title and speaker, with
+        # Porter stemming. External content: the text is stored once.
+        db.execute(
+            "CREATE VIRTUAL TABLE passages_fts USING fts5(text, debate, speaker_name, "
+            "content='passages', content_rowid='vec', tokenize='porter unicode61 remove_diacritics 2')"
+        )
+        db.execute("INSERT INTO passages_fts (passages_fts) VALUES ('rebuild')")
+    db.close()
+    # On disk before the manifest that vouches for them (a power cut, not just a kill).
+    for name in (VECTORS, METADATA):
+        _fsync(building / name)
+
+    manifest = StoreDescription(
+        format_version=FORMAT_VERSION,
+        model={"name": model.name, "version": model.version},
+        dimension=model.dimension,
+        passages=len(passages),
+        speeches=len({p.speech_id for p in passages}),
+        index_type=index_type,
+        built_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        files={name: (building / name).stat().st_size for name in (VECTORS, METADATA)},
+    )
+    # The manifest is written last: a version without one was never finished.
+    _write_atomic(building / MANIFEST, json.dumps(asdict(manifest), indent=2))
+    _fsync(building)
+    return manifest
+
+
+
+
+_DATE = NAMES.index("date")
+
+
+def _sqlite_values(passage: Passage) -> tuple:
+    values = list(passage_values(passage))
+    values[_DATE] = values[_DATE].isoformat() if values[_DATE] else None  # ISO text: sorts and compares as dates
+    return tuple(values)
+
+
+class EmbeddedWriter:
+    """One run's writes to an index directory: it holds the directory's lock, and writes one new version at commit.
+
+    The version written is the previous one's passages, less those of the
+    speeches (and sittings) replaced or removed, plus the new passages: a
+    passage kept keeps its stored vector. Until commit, readers see only
+    the previous version; a run that dies leaves it live.
+    """
+
+    batch_passages: Optional[int] = None  # everything in one version
+
+    def __init__(self, index_dir: Path, model: ModelInfo, rebuild: bool = False,
+                 ann_threshold: Optional[int] = ANN_THRESHOLD):
+        self.dir = Path(index_dir)
+        self.model = model
+        self.rebuild = rebuild
+        self.ann_threshold = ann_threshold
+        self._lock = None
+        self.previous: Optional[EmbeddedStore] = None
+        self._gone_speeches: set[str] = set()
+        self._gone_sittings: set[str] = set()
+        self._removing = False
+        self._new: list[tuple[Sequence[Passage], np.ndarray]] = []
+        self._split_for: Optional[tuple] = None
+        self._split: tuple[list[int], list[Passage], dict[str, tuple[str, int]]] = ([], [], {})
+
+    def __enter__(self) -> "EmbeddedWriter":
+        self._lock = lock_index(self.dir)
+        self._lock.__enter__()
+        try:
+            if not self.rebuild and is_index(self.dir):
+                try:
+                    self.previous = EmbeddedStore(self.dir)
+                except StoreError as err:
+                    advice = "" if "--rebuild" in str(err) else "; to start afresh, run again with --rebuild"
+                    raise StoreError(f"{err}{advice}") from err
+                check_model(self.previous.model, f"index {self.dir}", self.model)
+        except BaseException:
+            self._lock.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._lock.__exit__(*exc)
+
+    def _superseded(self, speech_ids: set[str], sittings: set[str]) -> tuple[list[int], list[Passage], dict]:
+        """The previous version's (kept vecs, kept passages, {dropped passage id: (text, vec)}), one pass over it."""
+        key = (frozenset(speech_ids), frozenset(sittings))
+        if self._split_for != key:
+            kept_vecs, kept, dropped = [], [], {}
+            if self.previous is not None:
+                for vec, passage in self.previous.iter_passages():
+                    if passage.speech_id in speech_ids or sitting_key(passage.house, passage.speech_id) in sittings:
+                        dropped[passage.id] = (passage.text, vec)
+                    else:
+                        kept_vecs.append(vec)
+                        kept.append(passage)
+            self._split_for, self._split = key, (kept_vecs, kept, dropped)
+        return self._split
+
+    def bulk(self, passages: int) -> contextlib.AbstractContextManager:
+        return contextlib.nullcontext()  # one version is written at commit, however large
+
+    def held(self, speech_ids: Iterable[str], sittings: Iterable[str]) -> dict[str, tuple[str, int]]:
+        return self._superseded(self._gone_speeches | set(speech_ids), self._gone_sittings | set(sittings))[2]
+
+    def vectors_at(self, vecs: Sequence[int]) -> np.ndarray:
+        return self.previous.vectors_at(vecs)
+
+    def replace(self, passages: Sequence[Passage], vectors: np.ndarray, speech_ids: Iterable[str],
+                sittings: Iterable[str] = ()) -> Replaced:
+        incoming = set(speech_ids)
+        self._gone_speeches |= incoming
+        self._gone_sittings |= set(sittings)
+        self._new.append((list(passages), np.asarray(vectors, dtype=np.float32)))
+        dropped = self._superseded(self._gone_speeches, self._gone_sittings)[2]
+        dropped_speeches = {passage_id.rsplit("#", 1)[0] for passage_id in dropped}
+        return Replaced(speeches_removed=sorted(dropped_speeches - incoming),
+                        speeches_replaced=len(dropped_speeches & incoming))
+
+    def remove(self, speech_ids: Iterable[str]) -> int:
+        self._removing = True
+        self._gone_speeches |= set(speech_ids)
+        dropped = self._superseded(self._gone_speeches, self._gone_sittings)[2]
+        return len({passage_id.rsplit("#", 1)[0] for passage_id in dropped})
+
+    def commit(self) -> StoreDescription:
+        if self.previous is not None and not (self._new or self._gone_speeches or self._gone_sittings):
+            return self.previous.manifest  # nothing was read: the live version stays, not even re-read
+        kept_vecs, kept, dropped = self._superseded(self._gone_speeches, self._gone_sittings)
+        new = [p for passages, _ in self._new for p in passages]
+        if self.previous is not None and not dropped and not new:
+            return self.previous.manifest  # nothing held is replaced or removed: the live version stays
+        if not kept and not new:
+            raise StoreError("removing these speeches would leave the index empty" if self._removing
+                             else "nothing to index: no speeches were read from the sources given")
+        parts = ([self.previous.vectors_at(kept_vecs)] if kept else []) + [vectors for _, vectors in self._new]
+        vectors = np.vstack(parts) if parts else np.zeros((0, self.model.dimension), dtype=np.float32)
+        return write_index(self.dir, kept + new, vectors, self.model, self.ann_threshold)
