@@ -32,10 +32,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from embeddings.encoder import load_encoder  # noqa: E402
-from indexer.query import parse_query  # noqa: E402
+from service.search import parse_query  # noqa: E402
 from indexer.store.embedded import EmbeddedStore  # noqa: E402
 from service.evaluate import load_queries, score_ranking  # noqa: E402
-from service.search import Searcher, fill_missing, keyword_query, reciprocal_rank_fusion, weighted_fusion  # noqa: E402
+from service.search import Searcher  # noqa: E402
+from service.search.ranking import fill_missing, keyword_query, reciprocal_rank_fusion, weighted_fusion  # noqa: E402
 
 QA = ROOT.parent / "shared" / "data" / "hansard" / "eval" / "qa"
 FIELD_WEIGHTS = {  # BM25 column weights: text, debate title, speaker

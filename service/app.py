@@ -21,9 +21,9 @@ from pydantic import BaseModel, Field, ValidationError
 
 from embeddings.encoder import Encoder
 from indexer.sources.records import Cited, Passage
-from indexer.query import Filters
+from indexer.store import Filters
 from service.export import ExportFormat, export_response
-from service.highlight import PassageHighlight
+from service.search.highlight import PassageHighlight
 from service.search import DEFAULT_MODE, FACETS, GroupBy, Mode, QueryError, SearchPage, SearchRequest, Searcher, Sort
 from service.observability import Metrics, observe_requests
 from indexer.store import StoreUnavailable

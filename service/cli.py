@@ -346,7 +346,7 @@ def search(
     """Print the passages that best match QUERY, with speaker and Hansard reference."""
     from pydantic import ValidationError
 
-    from indexer.query import Filters
+    from indexer.store import Filters
     from service.search import MODES, QueryError, SearchRequest
 
     if not query.strip():

@@ -3,7 +3,7 @@
 import numpy as np
 
 from indexer.sources.passages import sentence_spans
-from service.highlight import Highlighter, choose, marked_spans, word_matches
+from service.search.highlight import Highlighter, choose, marked_spans, word_matches
 
 TEXT = ("The Minister has set out the costs. High speed rail will cost £56 billion, Mr. Speaker. "
         "Nobody in this House doubts the need for new railways.")

@@ -17,7 +17,7 @@ from test_updates import COMMONS_WMS, LORDS_WMS, _revised, _write
 from indexer.build import build_index, index_speeches, remove_speeches
 from indexer.store import Location, connect, migrate, redact
 from indexer.store.postgres.reading import PostgresStore, tsquery_sql
-from indexer.query import Filters
+from indexer.store import Filters
 from indexer.sources.records import Speech
 
 LIGHTHOUSE = {
@@ -68,7 +68,7 @@ def test_a_selective_filter_fills_the_page_through_the_hnsw_index(pg, encoder):
 def test_hybrid_is_fused_in_sql_and_every_candidate_scored_by_both(pg, encoder):
     query = encoder.encode_query("palm oil plantations")
     tsquery = '"palm" OR "oil" OR "plantations"'
-    scores, vecs, exhausted = pg.hybrid(query, tsquery, 20, pg.where(Filters()), 0.4, (1.0, 2.0, 1.0))
+    scores, vecs, exhausted = pg.hybrid_pushed_down(query, tsquery, 20, pg.where(Filters()), 0.4, (1.0, 2.0, 1.0))
     assert len(vecs) >= 20 and not exhausted and len(set(vecs.tolist())) == len(vecs)
     assert scores[0] <= 1.0 + 1e-6 and np.all(np.diff(scores) <= 1e-6)
     dense_best = pg.dense(query, 1)[1][0]

@@ -4,8 +4,9 @@ import datetime as dt
 
 import pytest
 
-from service.search import keyword_query, reciprocal_rank_fusion, weighted_fusion
-from indexer.query import Filters, parse_query
+from indexer.store import Filters
+from service.search import parse_query
+from service.search.ranking import keyword_query, reciprocal_rank_fusion, weighted_fusion
 
 
 def search(client, **params):

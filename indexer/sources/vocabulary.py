@@ -6,6 +6,7 @@ import re
 from typing import Literal, Optional
 
 House = Literal["commons", "lords"]
+HOUSES: tuple[str, ...] = ("commons", "lords")
 
 # The sources spell parties three ways (Lab, labour, Labour): print one.
 PARTY_NAMES = {

@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Optional, Union
 
 from embeddings.encoder import ModelInfo
-from indexer.store.base import (FACET_NAMES, GROUPS, ModelMismatch, QueryTimeout, Replaced, Store, StoreDescription, StoreError,
+from indexer.store.base import (FACET_NAMES, GROUPS, Filters, ModelMismatch, QueryTimeout, Replaced, Store, StoreDescription, StoreError,
                                 StoreLocked, StoreUnavailable, StoreWriter, Where)
 from indexer.store.embedded.writing import ANN_THRESHOLD
 from indexer.store.postgres.schema import MIGRATIONS, SCHEMA_VERSION, connect, database_url, migrate, redact
 
-__all__ = ["ANN_THRESHOLD", "FACET_NAMES", "GROUPS", "MIGRATIONS", "SCHEMA_VERSION", "Location", "ModelMismatch", "QueryTimeout", "Replaced", "Store",
+__all__ = ["ANN_THRESHOLD", "FACET_NAMES", "Filters", "GROUPS", "MIGRATIONS", "SCHEMA_VERSION", "Location", "ModelMismatch", "QueryTimeout", "Replaced", "Store",
            "StoreDescription", "StoreError", "StoreLocked", "StoreUnavailable", "StoreWriter", "Where", "connect",
            "database_url", "migrate", "open_store", "open_writer", "redact"]
 

@@ -23,14 +23,84 @@ from typing import Callable, Iterable, Optional, Protocol, Sequence, Union
 
 import numpy as np
 
+from pydantic import BaseModel, Field, field_validator, model_validator
+
 from embeddings.encoder import ModelInfo
-from indexer.query import Filters, ParsedQuery
 from indexer.sources.records import Passage
+from indexer.sources.vocabulary import HOUSES, party_name
 
 # What results can be counted by, and grouped by; each store's Dialect maps
 # these names to its own SQL expressions.
 FACET_NAMES = ("speaker", "party", "house", "section", "month", "year", "debate")
 GROUPS = ("passage", "speech", "debate")
+
+
+class Filters(BaseModel):
+    """Exact restrictions on which passages may be returned; all must hold."""
+
+    speaker: Optional[str] = Field(default=None, max_length=200, description='Speaker name, case-insensitive, partial ("Lord Alton")')
+    person_id: Optional[str] = Field(default=None, max_length=100, description='ParlParse person id, e.g. "uk.org.publicwhip/person/10586" or "10586"')
+    party: Optional[str] = Field(default=None, max_length=100, description='Party, case-insensitive ("Labour", "Lab", "Conservative")')
+    house: Optional[str] = Field(default=None, description="commons or lords")
+    section: Optional[str] = Field(default=None, max_length=50, description="debates, westminhall, wrans, wms, lords, standing, grand-committee, ...")
+    date_from: Optional[dt.date] = Field(default=None, description="On or after this date (YYYY-MM-DD)")
+    date_to: Optional[dt.date] = Field(default=None, description="On or before this date (YYYY-MM-DD)")
+    debate: Optional[str] = Field(default=None, max_length=200, description="Words that must all appear in the debate title")
+
+    @field_validator("speaker", "person_id", "party", "section", "debate", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value):
+        if isinstance(value, str):
+            value = " ".join(value.split())
+            return value or None
+        return value
+
+    @field_validator("house", mode="before")
+    @classmethod
+    def _house(cls, value):
+        if value is None or value == "":
+            return None
+        house = str(value).strip().lower()
+        house = {"hc": "commons", "hl": "lords", "house of commons": "commons", "house of lords": "lords"}.get(house, house)
+        if house not in HOUSES:
+            raise ValueError(f"house must be one of {', '.join(HOUSES)}, not {value!r}")
+        return house
+
+    @field_validator("person_id")
+    @classmethod
+    def _person(cls, value):
+        if value and value.isdigit():
+            return f"uk.org.publicwhip/person/{value}"
+        return value
+
+    @field_validator("party")
+    @classmethod
+    def _party(cls, value):
+        return party_name(value) if value else None
+
+    @field_validator("section")
+    @classmethod
+    def _section(cls, value):
+        return value.lower() if value else None
+
+    @model_validator(mode="after")
+    def _dates_in_order(self):
+        if self.date_from and self.date_to and self.date_from > self.date_to:
+            raise ValueError(f"date_from {self.date_from} is after date_to {self.date_to}")
+        return self
+
+    def merged(self, other: "Filters") -> "Filters":
+        """These filters, with any field that `other` sets taken from `other`."""
+        return Filters.model_validate({**self.model_dump(), **other.model_dump(exclude_none=True)})
+
+
+def fts_phrase(words: str) -> str:
+    """A phrase of the keyword query language stores take (FTS5's): double quotes doubled inside.
+
+    A keyword query is such phrases joined by OR; the PostgreSQL store reads
+    it back into a tsquery.
+    """
+    return '"' + words.replace('"', '""') + '"'
 
 
 class StoreError(Exception):
@@ -119,9 +189,9 @@ class Dialect:
     groups: dict[str, str] = field(default_factory=dict)  # GROUPS -> expression
 
 
-def where_clause(dialect: Dialect, filters: Filters, query: Optional[ParsedQuery] = None,
+def where_clause(dialect: Dialect, filters: Filters, phrases: Sequence[str] = (), excluded: Sequence[str] = (),
                  speech_id: Optional[str] = None) -> Where:
-    """Exact filters, the query's phrase and exclusion constraints, and (speech_id) one speech only, as SQL."""
+    """Exact filters, phrases every passage must contain, words none may, and (speech_id) one speech only, as SQL."""
     p = dialect.param
     parts: list[str] = []
     params: list = []
@@ -145,11 +215,25 @@ def where_clause(dialect: Dialect, filters: Filters, query: Optional[ParsedQuery
     for word in (filters.debate or "").split():
         parts.append(dialect.contains.format(column="p.debate"))
         params.append(f"%{like_escape(word)}%")
-    for sql, values in [dialect.phrase(phrase) for phrase in (query.phrases if query else ())] + (
-            [dialect.excluded(query.excluded)] if query and query.excluded else []):
+    for sql, values in [dialect.phrase(phrase) for phrase in phrases] + ([dialect.excluded(list(excluded))] if excluded else []):
         parts.append(sql)
         params.extend(values)
     return Where(" AND ".join(f"({part})" for part in parts), tuple(params))
+
+
+def exact_scores(vectors_at: Callable[[np.ndarray], np.ndarray], query: np.ndarray, vecs: np.ndarray,
+                 k: Optional[int] = None) -> tuple[np.ndarray, np.ndarray]:
+    """Cosine scores of the query against the given passages' stored (unit) vectors, best first (top k if given)."""
+    vecs = np.asarray(vecs, dtype=np.int64)
+    if not len(vecs):
+        return np.zeros(0, dtype=np.float32), vecs
+    scores = vectors_at(vecs) @ query.reshape(-1).astype(np.float32)
+    if k is not None and k < len(vecs):
+        top = np.argpartition(-scores, k - 1)[:k]
+    else:
+        top = np.arange(len(vecs))
+    order = top[np.argsort(-scores[top], kind="stable")]
+    return scores[order], vecs[order]
 
 
 def like_escape(text: str) -> str:
@@ -177,8 +261,9 @@ class Store(Protocol):
 
     def __len__(self) -> int: ...
 
-    def where(self, filters: Filters, query: Optional[ParsedQuery] = None, speech_id: Optional[str] = None) -> Where:
-        """Exact filters, the query's phrases and exclusions, and (speech_id) one speech only, as a condition."""
+    def where(self, filters: Filters, phrases: Sequence[str] = (), excluded: Sequence[str] = (),
+              speech_id: Optional[str] = None) -> Where:
+        """Exact filters, required phrases, excluded words, and (speech_id) one speech only, as a condition."""
 
     def count(self, where: Where, group: str = "passage") -> int:
         """Passages (or speeches, or debates: `group`) `where` allows."""
@@ -193,15 +278,15 @@ class Store(Protocol):
 
     def keyword(self, fts_query: str, k: int, where: Where = Where(), weights: tuple[float, float, float] = (1.0, 1.0, 1.0),
                 order: str = "relevance", offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
-        """(scores, vec ids) of passages matching a keyword query (`indexer.query.fts_phrase`s joined by OR)."""
+        """(scores, vec ids) of passages matching a keyword query (`fts_phrase`s joined by OR)."""
 
     def keyword_count(self, fts_query: str, where: Where = Where(), group: str = "passage") -> int: ...
 
-    def hybrid(self, query: np.ndarray, fts_query: str, k: int, where: Where, dense_weight: float,
-               weights: tuple[float, float, float]) -> tuple[np.ndarray, np.ndarray, bool]:
-        """Dense and keyword candidates (k of each), fused by a weighted sum of min-max normalised scores.
+    def dense_scores(self, query: np.ndarray, vecs: np.ndarray, k: Optional[int] = None) -> tuple[np.ndarray, np.ndarray]:
+        """(cosine scores, vec ids) of the query against the given passages, best first (top k if given).
 
-        Returns (scores, vec ids, exhausted): exhausted when neither list could give k.
+        A store may also offer `hybrid_pushed_down`, service.search.ranking's
+        hybrid done next to its data (PostgreSQL: in SQL), which is then used.
         """
 
     def facet_counts(self, facet: str, vecs: Optional[np.ndarray] = None, where: Where = Where(),

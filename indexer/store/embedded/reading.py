@@ -14,10 +14,8 @@ import faiss
 import numpy as np
 
 from embeddings.encoder import ModelInfo
-from indexer.fusion import fill_missing, weighted_fusion
-from indexer.query import Filters, ParsedQuery, fts_phrase
 from indexer.sources.records import Passage
-from indexer.store.base import Dialect, QueryTimeout, StoreError, Where, where_clause as conditions
+from indexer.store.base import Dialect, Filters, exact_scores, fts_phrase, QueryTimeout, StoreError, Where, where_clause as conditions
 from indexer.store.columns import passage_of
 from indexer.store.embedded.layout import METADATA, REBUILD, VECTORS, live_version, open_version
 
@@ -50,9 +48,10 @@ SQLITE = Dialect(
 )
 
 
-def where_clause(filters: Filters, query: Optional[ParsedQuery] = None, speech_id: Optional[str] = None) -> Where:
+def where_clause(filters: Filters, phrases: Sequence[str] = (), excluded: Sequence[str] = (),
+                 speech_id: Optional[str] = None) -> Where:
     """Exact filters and the query's phrase and exclusion constraints, as SQLite's SQL."""
-    return conditions(SQLITE, filters, query, speech_id)
+    return conditions(SQLITE, filters, phrases, excluded, speech_id)
 
 
 class EmbeddedStore:
@@ -287,17 +286,7 @@ class EmbeddedStore:
         return allowed, selector
 
     def dense_scores(self, query: np.ndarray, vecs: np.ndarray, k: Optional[int] = None) -> tuple[np.ndarray, np.ndarray]:
-        """Cosine scores of the query against the given passages, best first (top k if given)."""
-        vecs = np.asarray(vecs, dtype=np.int64)
-        if not len(vecs):
-            return np.zeros(0, dtype=np.float32), vecs
-        scores = self.vectors_at(vecs) @ query.reshape(-1).astype(np.float32)
-        if k is not None and k < len(vecs):
-            top = np.argpartition(-scores, k - 1)[:k]
-        else:
-            top = np.arange(len(vecs))
-        order = top[np.argsort(-scores[top], kind="stable")]
-        return scores[order], vecs[order]
+        return exact_scores(self.vectors_at, query, vecs, k)
 
     def keyword(
         self, fts_query: str, k: int, where: Where = Where(), weights: tuple[float, float, float] = (1.0, 1.0, 1.0),
@@ -319,24 +308,6 @@ class EmbeddedStore:
             f"WHERE passages_fts MATCH ?{where.and_()}"
         )
         return self._fts(sql, (fts_query, *where.params))[0][0]
-
-    def hybrid(self, query: np.ndarray, fts_query: str, k: int, where: Where, dense_weight: float,
-               weights: tuple[float, float, float]) -> tuple[np.ndarray, np.ndarray, bool]:
-        """Dense and keyword candidates (k of each), fused by a weighted sum of min-max normalised scores."""
-        dense_scores, dense_vecs = self.dense(query, k, where)
-        kw_scores, kw_vecs = self.keyword(fts_query, k, where, weights)
-        exhausted = len(dense_vecs) < k and len(kw_vecs) < k
-        # Every candidate gets its exact dense score (cheap). A dense candidate
-        # missing from the keyword list scores at most what the list's last
-        # one did (or nothing, when the list holds every keyword match):
-        # asking FTS5 for the BM25 of given rows costs as much as a search.
-        union = np.unique(np.concatenate([dense_vecs, kw_vecs]))
-        dense_all, union_sorted = self.dense_scores(query, union)
-        floor = float(kw_scores.min()) if len(kw_vecs) >= k else 0.0
-        bm25_all = fill_missing(dict(zip(kw_vecs.tolist(), kw_scores.tolist())), union_sorted, floor)
-        fused = weighted_fusion(dense_all, bm25_all, dense_weight)
-        order = np.argsort(-fused, kind="stable")
-        return fused[order], union_sorted[order], exhausted
 
     def facet_counts(self, facet: str, vecs: Optional[np.ndarray] = None, where: Where = Where(),
                      fts: Optional[str] = None, limit: int = 50) -> list[tuple]:

@@ -12,9 +12,8 @@ from typing import Iterable, Iterator, Optional, Sequence
 import numpy as np
 
 from embeddings.encoder import ModelInfo
-from indexer.query import Filters, ParsedQuery
 from indexer.sources.records import Passage
-from indexer.store.base import Dialect, QueryTimeout, StoreDescription, StoreUnavailable, Where, where_clause as conditions
+from indexer.store.base import Dialect, Filters, exact_scores, QueryTimeout, StoreDescription, StoreUnavailable, Where, where_clause as conditions
 from indexer.store.columns import passage_of
 from indexer.store.postgres.schema import (HNSW_EF_SEARCH, HNSW_MAX_EF_SEARCH, KEYWORD_RANK, MAX_SCAN_TUPLES,
                                            DEADLINE_SLACK_MS, PASSAGE_NAMES, SCHEMA_VERSION, SELECT, TABLE,
@@ -68,9 +67,10 @@ POSTGRESQL = Dialect(
 )
 
 
-def where_clause(filters: Filters, query: Optional[ParsedQuery] = None, speech_id: Optional[str] = None) -> Where:
+def where_clause(filters: Filters, phrases: Sequence[str] = (), excluded: Sequence[str] = (),
+                 speech_id: Optional[str] = None) -> Where:
     """Exact filters and the query's phrase and exclusion constraints, as PostgreSQL's SQL."""
-    return conditions(POSTGRESQL, filters, query, speech_id)
+    return conditions(POSTGRESQL, filters, phrases, excluded, speech_id)
 
 
 _FTS_PHRASE = re.compile(r'"((?:[^"]|"")*)"')
@@ -281,6 +281,9 @@ class PostgresStore:
         by_vec = {row[0]: _array(row[1]) for row in rows}
         return np.stack([by_vec[v] for v in vecs])
 
+    def dense_scores(self, query: np.ndarray, vecs: np.ndarray, k: Optional[int] = None) -> tuple[np.ndarray, np.ndarray]:
+        return exact_scores(self.vectors_at, query, vecs, k)
+
     def breakdown(self) -> dict:
         by_house = {row[0] or "unknown": row[1] for row in self._rows(f"SELECT house, count(*) FROM {TABLE} GROUP BY house")}
         by_section = {row[0] or "unknown": row[1] for row in self._rows(f"SELECT section, count(*) FROM {TABLE} GROUP BY section")}
@@ -354,9 +357,9 @@ class PostgresStore:
         return self._rows(f"SELECT count(DISTINCT {POSTGRESQL.groups[group]}) FROM {TABLE} p WHERE p.tsv @@ {tsquery}{where.and_()}",
                           (*tsparams, *where.params))[0][0]
 
-    def hybrid(self, query: np.ndarray, fts_query: str, k: int, where: Where, dense_weight: float,
-               weights: tuple[float, float, float]) -> tuple[np.ndarray, np.ndarray, bool]:
-        """Dense and keyword candidates fused in one SQL statement.
+    def hybrid_pushed_down(self, query: np.ndarray, fts_query: str, k: int, where: Where, dense_weight: float,
+                           weights: tuple[float, float, float]) -> tuple[np.ndarray, np.ndarray, bool]:
+        """`service.search.ranking.hybrid`, pushed down: dense and keyword candidates fused in one SQL statement.
 
         Every candidate gets both scores (unlike the embedded store, where
         a candidate missing from the keyword list gets a floor: here its

@@ -1,18 +1,10 @@
-"""Query -> ranked passages: the one place that turns a question into results.
+"""Query -> ranked passages: the one place that turns a question (or a seed, for "similar") into a page of results.
 
 The API, the CLI and the evaluation all call `Searcher.search`, so they rank
-identically. Three ways to rank:
-
-- `dense`: cosine similarity of query and passage embeddings (meaning);
-- `keyword`: BM25 over passage text, debate title and speaker (exact words,
-  stemmed), through SQLite FTS5;
-- `hybrid` (default): both candidate lists, each candidate scored by both
-  (not only by the list it came from), then a weighted sum of the two scores
-  normalised per query. `rrf` (plain reciprocal rank fusion, k=60) is kept
-  as the baseline hybrid beats; see README for the measurements.
-
-Filters and the query's phrase and exclusion constraints are exact: they
-select the passages that may be ranked before any ranking happens.
+identically (the ranking itself is `service.search.ranking`). Filters and the
+query's phrase and exclusion constraints are exact: they select the passages
+that may be ranked before any ranking happens. Results are then paged,
+grouped by speech or debate, sorted by date, counted by facet.
 """
 
 from __future__ import annotations
@@ -27,29 +19,17 @@ import numpy as np
 from pydantic import ValidationError
 
 from embeddings.encoder import Encoder
-from indexer.fusion import RRF_K, fill_missing, reciprocal_rank_fusion, weighted_fusion  # noqa: F401 (re-exported)
-from indexer.query import Filters, ParsedQuery, fts_phrase, parse_query
 from indexer.sources.records import Passage
 from indexer.store import FACET_NAMES, Location, Store, Where, open_store
-from indexer.store.base import check_model
-from service.highlight import Highlighter, PassageHighlight
+from indexer.store.base import Filters, check_model, fts_phrase
+from service.search.highlight import Highlighter, PassageHighlight
+from service.search.query import ParsedQuery, parse_query
+from service.search.ranking import (BM25_WEIGHTS, DEFAULT_MODE, MAX_DF_SHARE, MIN_POOL, Mode, Ranking, keyword_query,
+                                    rank)
 
-Mode = Literal["hybrid", "dense", "keyword", "rrf"]
 Sort = Literal["relevance", "date", "-date"]
 GroupBy = Literal["passage", "speech", "debate"]
-MODES: tuple[str, ...] = ("hybrid", "dense", "keyword", "rrf")
-DEFAULT_MODE: Mode = "hybrid"
 
-# Tuned on half of the QA set and checked on the other half (bench/fusion.py,
-# bench/results/fusion.json): weight of the dense score in hybrid, and BM25
-# weights for text, debate title, speaker. Weighting the debate title twice
-# was the largest single gain (keyword nDCG@10 0.295 -> 0.390).
-HYBRID_DENSE_WEIGHT = 0.4
-BM25_WEIGHTS = (1.0, 2.0, 1.0)
-# Words in more passages than this share are left out of keyword queries.
-MAX_DF_SHARE = 0.1
-# Candidates taken from each ranking before fusing, grouping or date-sorting.
-MIN_POOL = 100
 # How many of the most relevant passages `sort=date` orders by date, in the
 # modes where every passage gets a score (dense, hybrid).
 DATE_SORT_POOL = 200
@@ -59,15 +39,6 @@ DATE_SORT_POOL = 200
 FACETS = FACET_NAMES
 FACET_POOL = 200
 FACET_VALUES = 50
-
-STOPWORDS = frozenset(
-    """a about above after again against all am an and any are as at be because been before being below between
-    both but by can could did do does doing down during each few for from further had has have having he her here
-    hers herself him himself his how i if in into is it its itself just me more most my myself no nor not now of
-    off on once only or other our ours ourselves out over own same she should so some such than that the their
-    theirs them themselves then there these they this those through to too under until up very was we were what
-    when where which while who whom why will with would you your yours yourself yourselves""".split()
-)
 
 
 class QueryError(ValueError):
@@ -108,14 +79,6 @@ class SearchPage:
     match_set: Optional[tuple[str, Where]] = None
     vector: Optional[np.ndarray] = None  # the query's (or seed's) embedding, when one was made
     highlight_query: str = ""  # FTS5 query of all the query's words and phrases, for marking
-
-
-@dataclass
-class _Ranking:
-    scores: np.ndarray
-    vecs: np.ndarray
-    exhausted: bool  # nothing beyond these could be ranked
-    passages: Optional[list[Passage]] = None  # their metadata, when already fetched
 
 
 class Searcher:
@@ -183,7 +146,7 @@ class Searcher:
         """One page of results. `vector` may carry the query's embedding, already computed."""
         parsed = parse_query(request.query)
         filters = self._filters(parsed, request.filters)
-        where = self.index.where(filters, parsed)
+        where = self.index.where(filters, parsed.phrases, parsed.excluded)
         fts = keyword_query(parsed, self._too_common)
         rank_text = parsed.text or " ".join(parsed.phrases)
         if not rank_text and not fts:
@@ -212,17 +175,17 @@ class Searcher:
         if mode == "keyword" and request.sort != "relevance":
             scores, vecs = self.index.keyword(fts, need * (1 if request.group_by == "passage" else 20), where,
                                               BM25_WEIGHTS, order=request.sort)
-            ranking = _Ranking(scores, vecs, exhausted=True)
+            ranking = Ranking(scores, vecs, exhausted=True)
             return self._page(parsed, filters, request, total, ranking, sort_by_date=False, match_set=(fts, where))
 
         pool = max(MIN_POOL, need)
         if request.sort != "relevance":
             pool = max(pool, DATE_SORT_POOL)
-        ranking = self._deep_enough(lambda size: self._rank(mode, vector, fts, where, size), pool, need, request.group_by)
+        ranking = self._deep_enough(lambda size: rank(self.index, mode, vector, fts, where, size), pool, need, request.group_by)
         return self._page(parsed, filters, request, total, ranking, sort_by_date=request.sort != "relevance",
                           match_set=(fts, where) if mode == "keyword" else None)
 
-    def _deep_enough(self, rank: Callable[[int], _Ranking], pool: int, need: int, group_by: GroupBy) -> _Ranking:
+    def _deep_enough(self, rank: Callable[[int], Ranking], pool: int, need: int, group_by: GroupBy) -> Ranking:
         """Rank ever deeper (×4) until `need` results (passages or groups) are there, or nothing more is."""
         while True:
             ranking = rank(pool)
@@ -256,32 +219,16 @@ class Searcher:
                 listed = ", ".join(choices[:40]) + (f", ... ({len(choices)} in all)" if len(choices) > 40 else "")
                 raise QueryError(name, f"no passage in this index has {name} {value!r}; it has: {listed or 'none'}")
 
-    def _rank(self, mode: Mode, vector, fts: str, where: Where, pool: int) -> _Ranking:
-        if mode == "dense" or (mode != "keyword" and not fts):
-            scores, vecs = self.index.dense(vector, pool, where)
-            return _Ranking(scores, vecs, exhausted=len(vecs) < pool)
-        if mode == "keyword":
-            scores, vecs = self.index.keyword(fts, pool, where, BM25_WEIGHTS)
-            return _Ranking(scores, vecs, exhausted=len(vecs) < pool)
-        if mode == "rrf":
-            _, dense_vecs = self.index.dense(vector, pool, where)
-            _, kw_vecs = self.index.keyword(fts, pool, where, BM25_WEIGHTS)
-            scores, vecs = reciprocal_rank_fusion([dense_vecs, kw_vecs], RRF_K)
-            return _Ranking(scores, vecs, exhausted=len(dense_vecs) < pool and len(kw_vecs) < pool)
-        # Weighted fusion of normalised dense and BM25 scores (HYBRID_DENSE_WEIGHT), done by the store.
-        scores, vecs, exhausted = self.index.hybrid(vector, fts, pool, where, HYBRID_DENSE_WEIGHT, BM25_WEIGHTS)
-        return _Ranking(scores, vecs, exhausted)
-
     def _browse(self, parsed, filters, where, request: SearchRequest) -> SearchPage:
         distinct = request.group_by
         need = request.k + request.offset
         limit = need if request.group_by == "passage" else need * 20
         vecs = self.index.by_date(where, limit, newest_first=request.sort != "date")
-        ranking = _Ranking(np.zeros(len(vecs), dtype=np.float32), vecs, exhausted=True)
+        ranking = Ranking(np.zeros(len(vecs), dtype=np.float32), vecs, exhausted=True)
         total = self.index.count(where, distinct)
         return self._page(parsed, filters, request, total, ranking, sort_by_date=False, match_set=("", where))
 
-    def _page(self, parsed, filters, request: SearchRequest, total: int, ranking: _Ranking, sort_by_date: bool,
+    def _page(self, parsed, filters, request: SearchRequest, total: int, ranking: Ranking, sort_by_date: bool,
               match_set: Optional[tuple[str, Where]] = None) -> SearchPage:
         passages = ranking.passages if ranking.passages is not None else self.index.passages_at(ranking.vecs)
         ranked = list(zip(passages, (float(s) for s in ranking.scores)))
@@ -343,10 +290,10 @@ class Searcher:
         seed = set(self.index.vecs_of_speech(exclude_speech).tolist()) if exclude_speech is not None else set()
         request = SearchRequest("", k=k, offset=offset, mode="dense", filters=filters, group_by=group_by)
 
-        def rank(size: int) -> _Ranking:
+        def rank(size: int) -> Ranking:
             scores, vecs = self.index.dense(vector, size + len(seed), where)
             keep = np.array([int(v) not in seed for v in vecs], dtype=bool)
-            return _Ranking(scores[keep], vecs[keep], exhausted=len(vecs) < size + len(seed))
+            return Ranking(scores[keep], vecs[keep], exhausted=len(vecs) < size + len(seed))
 
         ranking = self._deep_enough(rank, max(MIN_POOL, k + offset), k + offset, group_by)
         total = self.index.count(where, group_by)
@@ -404,20 +351,3 @@ def _grouped(ranked: list[tuple[Passage, float]], group_by: GroupBy) -> list[Hit
         else:
             best[key] = Hit(passage, score, matches=1)
     return list(best.values())  # dicts keep insertion order: best first
-
-
-def keyword_query(parsed: ParsedQuery, too_common: Callable[[str], bool] = lambda word: False) -> str:
-    """The FTS5 query that ranks a parsed query: any of its phrases or words.
-
-    Stop words are left out, and so are words `too_common` flags (found in a
-    large share of passages: they add little to BM25 and make the query slow),
-    unless nothing else would be left. Phrases are required by the WHERE
-    clause (exactly); here they only rank.
-    """
-    phrase_words = {w.lower() for p in parsed.phrases for w in p.split()}
-    words = [t.lower() for t in parsed.terms]
-    words = [w for w in dict.fromkeys(words) if w not in STOPWORDS and w not in phrase_words]
-    kept = [w for w in words if not too_common(w)]
-    if not kept and not parsed.phrases:
-        kept = words
-    return " OR ".join([fts_phrase(p) for p in parsed.phrases] + [fts_phrase(w) for w in kept])

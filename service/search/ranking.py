@@ -1,0 +1,154 @@
+"""How passages are ranked: the modes, their weights, the keyword query, and fusion. One definition for every store.
+
+Four modes:
+
+- `dense`: cosine similarity of query and passage embeddings (meaning);
+- `keyword`: BM25 over passage text, debate title and speaker (exact words,
+  stemmed), with the title weighted twice;
+- `hybrid` (default): both candidate lists, each candidate scored by both
+  (not only by the list it came from), then a weighted sum of the two scores
+  normalised per query;
+- `rrf`: plain reciprocal rank fusion (k=60), kept as the baseline hybrid beats.
+
+The numbers were chosen by measurement (bench/fusion.py; README, "Ranking
+quality"). To add a mode, name it in MODES and rank it in `rank`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Literal, Optional
+
+import numpy as np
+
+from indexer.sources.records import Passage
+from indexer.store import Store, Where
+from indexer.store.base import fts_phrase
+from service.search.query import ParsedQuery
+
+Mode = Literal["hybrid", "dense", "keyword", "rrf"]
+MODES: tuple[str, ...] = ("hybrid", "dense", "keyword", "rrf")
+DEFAULT_MODE: Mode = "hybrid"
+
+# Tuned on half of the QA set and checked on the other half (bench/fusion.py,
+# bench/results/fusion.json): weight of the dense score in hybrid, and BM25
+# weights for text, debate title, speaker. Weighting the debate title twice
+# was the largest single gain (keyword nDCG@10 0.295 -> 0.390).
+HYBRID_DENSE_WEIGHT = 0.4
+BM25_WEIGHTS = (1.0, 2.0, 1.0)
+# Words in more passages than this share are left out of keyword queries.
+MAX_DF_SHARE = 0.1
+# Candidates taken from each ranking before fusing, grouping or date-sorting.
+MIN_POOL = 100
+
+STOPWORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before being below between
+    both but by can could did do does doing down during each few for from further had has have having he her here
+    hers herself him himself his how i if in into is it its itself just me more most my myself no nor not now of
+    off on once only or other our ours ourselves out over own same she should so some such than that the their
+    theirs them themselves then there these they this those through to too under until up very was we were what
+    when where which while who whom why will with would you your yours yourself yourselves""".split()
+)
+RRF_K = 60  # reciprocal rank fusion's constant
+
+
+def fill_missing(scores_by_vec: dict[int, float], vecs: np.ndarray, floor: float) -> np.ndarray:
+    """Scores for vecs; a vec outside the list gets `floor` (at most what the list's last one scored)."""
+    return np.array([scores_by_vec.get(int(v), floor) for v in vecs], dtype=np.float32)
+
+
+def weighted_fusion(dense: np.ndarray, bm25: np.ndarray, dense_weight: float) -> np.ndarray:
+    """Weighted sum of the two scores, each min-max normalised over the candidates."""
+    return dense_weight * minmax(dense) + (1 - dense_weight) * minmax(bm25)
+
+
+def minmax(values: np.ndarray) -> np.ndarray:
+    if not len(values):
+        return values
+    low, high = float(values.min()), float(values.max())
+    if high - low < 1e-9:
+        return np.zeros_like(values)
+    return (values - low) / (high - low)
+
+
+def reciprocal_rank_fusion(rankings: list[np.ndarray], k: int = RRF_K) -> tuple[np.ndarray, np.ndarray]:
+    """Plain RRF: score = sum over rankings of 1 / (k + rank), rank from 1."""
+    scores: dict[int, float] = {}
+    for ranking in rankings:
+        for place, vec in enumerate(ranking, start=1):
+            scores[int(vec)] = scores.get(int(vec), 0.0) + 1.0 / (k + place)
+    ordered = sorted(scores.items(), key=lambda kv: -kv[1])
+    return (
+        np.array([s for _, s in ordered], dtype=np.float32),
+        np.array([v for v, _ in ordered], dtype=np.int64),
+    )
+
+
+@dataclass
+class Ranking:
+    scores: np.ndarray
+    vecs: np.ndarray
+    exhausted: bool  # nothing beyond these could be ranked
+    passages: Optional[list[Passage]] = None  # their metadata, when already fetched
+
+
+def rank(store: Store, mode: Mode, vector: Optional[np.ndarray], fts: str, where: Where, pool: int) -> Ranking:
+    """The top `pool` passages `where` allows, ranked by `mode`: dense, keyword, rrf or hybrid."""
+    if mode == "dense" or (mode != "keyword" and not fts):
+        scores, vecs = store.dense(vector, pool, where)
+        return Ranking(scores, vecs, exhausted=len(vecs) < pool)
+    if mode == "keyword":
+        scores, vecs = store.keyword(fts, pool, where, BM25_WEIGHTS)
+        return Ranking(scores, vecs, exhausted=len(vecs) < pool)
+    if mode == "rrf":
+        _, dense_vecs = store.dense(vector, pool, where)
+        _, kw_vecs = store.keyword(fts, pool, where, BM25_WEIGHTS)
+        scores, vecs = reciprocal_rank_fusion([dense_vecs, kw_vecs], RRF_K)
+        return Ranking(scores, vecs, exhausted=len(dense_vecs) < pool and len(kw_vecs) < pool)
+    scores, vecs, exhausted = hybrid(store, vector, fts, pool, where)
+    return Ranking(scores, vecs, exhausted)
+
+
+def hybrid(store: Store, query: np.ndarray, fts: str, k: int, where: Where, dense_weight: float = HYBRID_DENSE_WEIGHT,
+           weights: tuple[float, float, float] = BM25_WEIGHTS) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Dense and keyword candidates (k of each), fused by a weighted sum of min-max normalised scores.
+
+    Returns (scores, vec ids, exhausted): exhausted when neither list could
+    give k. A store that can do this arithmetic itself, next to its data,
+    offers `hybrid_pushed_down` with the same definition (PostgreSQL, in one
+    SQL statement, where every candidate's keyword score costs nothing extra).
+    """
+    pushed_down = getattr(store, "hybrid_pushed_down", None)
+    if pushed_down is not None:
+        return pushed_down(query, fts, k, where, dense_weight, weights)
+    dense_scores, dense_vecs = store.dense(query, k, where)
+    kw_scores, kw_vecs = store.keyword(fts, k, where, weights)
+    exhausted = len(dense_vecs) < k and len(kw_vecs) < k
+    # Every candidate gets its exact dense score (cheap). A dense candidate
+    # missing from the keyword list scores at most what the list's last
+    # one did (or nothing, when the list holds every keyword match):
+    # asking FTS5 for the BM25 of given rows costs as much as a search.
+    union = np.unique(np.concatenate([dense_vecs, kw_vecs]))
+    dense_all, union_sorted = store.dense_scores(query, union)
+    floor = float(kw_scores.min()) if len(kw_vecs) >= k else 0.0
+    bm25_all = fill_missing(dict(zip(kw_vecs.tolist(), kw_scores.tolist())), union_sorted, floor)
+    fused = weighted_fusion(dense_all, bm25_all, dense_weight)
+    order = np.argsort(-fused, kind="stable")
+    return fused[order], union_sorted[order], exhausted
+
+
+def keyword_query(parsed: ParsedQuery, too_common: Callable[[str], bool] = lambda word: False) -> str:
+    """The FTS5 query that ranks a parsed query: any of its phrases or words.
+
+    Stop words are left out, and so are words `too_common` flags (found in a
+    large share of passages: they add little to BM25 and make the query slow),
+    unless nothing else would be left. Phrases are required by the WHERE
+    clause (exactly); here they only rank.
+    """
+    phrase_words = {w.lower() for p in parsed.phrases for w in p.split()}
+    words = [t.lower() for t in parsed.terms]
+    words = [w for w in dict.fromkeys(words) if w not in STOPWORDS and w not in phrase_words]
+    kept = [w for w in words if not too_common(w)]
+    if not kept and not parsed.phrases:
+        kept = words
+    return " OR ".join([fts_phrase(p) for p in parsed.phrases] + [fts_phrase(w) for w in kept])
