@@ -1,4 +1,4 @@
-"""Shared fixtures: the real data beside the checkout, one loaded model, small real indexes.
+"""Shared fixtures: one loaded model, small real indexes of the real data, both stores (the data and helpers are in fixtures.py).
 
 Tests read real Hansard from ../shared/data (or $HANSARD_TEST_DATA) and index
 small slices of it (a day or two), so the suite stays fast but honest.
@@ -16,37 +16,17 @@ import itertools
 import os
 import shutil
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("HANSARD_TEST_DATA", ROOT.parent / "shared" / "data")).resolve()
-HANSARD = DATA / "hansard"
-XML = HANSARD / "xml"
-MEMBERS = HANSARD / "members"
-CONTRIBUTION_PAGE = DATA / "contribution-pages" / "procurement-bill-hl-823-cc554-7GC.txt"
-# The small slice most tests index: the contribution page plus two days of
-# other business (a Westminster Hall sitting and two days of Commons
-# written statements).
-SMALL_SLICE = [CONTRIBUTION_PAGE, XML / "2009-10_westminhall", XML / "2009-10_wms"]
+from fixtures import BACKENDS, DATA, MEMBERS, SMALL_SLICE, XML, StoreUnderTest
 
 # Taken out of the environment: nothing in the tests (an embedded-store
 # service, a CLI subprocess) may pick it up unless given it on purpose.
 TEST_DATABASE_URL = os.environ.pop("HANSARD_DATABASE_URL", None)
-BACKENDS = ["embedded", "postgres"]
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on now, for a live server in a test."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def pytest_configure(config):
@@ -179,36 +159,6 @@ def small_database(databases, encoder, members) -> str:
     summary = build_index(SMALL_SLICE, Location(database_url=url), encoder, members)
     assert not summary.problems, summary.problems
     return url
-
-
-@dataclass
-class StoreUnderTest:
-    """One of the two stores, holding SMALL_SLICE: what to tell the service and the CLI to use it."""
-
-    backend: str
-    index_dir: Optional[Path] = None
-    database_url: Optional[str] = None
-
-    def settings(self, **settings):
-        from service.settings import Settings
-
-        return Settings(index=self.index_dir or Path("no-index-directory"), database_url=self.database_url, **settings)
-
-    @property
-    def cli_args(self) -> list[str]:
-        return ["--database-url", self.database_url] if self.database_url else ["--index", str(self.index_dir)]
-
-    @property
-    def env(self) -> dict:
-        """The environment that points the CLI at this store."""
-        return {"HANSARD_DATABASE_URL": self.database_url} if self.database_url else {"HANSARD_INDEX": str(self.index_dir)}
-
-    @property
-    def location(self):
-        """Where this store is, for indexer.build's functions and indexer.store.open_store."""
-        from indexer.store import Location
-
-        return Location(index_dir=self.index_dir, database_url=self.database_url)
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

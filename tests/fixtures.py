@@ -9,11 +9,64 @@ import re
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 from indexer.store.embedded import LOCK, EmbeddedStore
 
-from conftest import XML
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("HANSARD_TEST_DATA", ROOT.parent / "shared" / "data")).resolve()
+HANSARD = DATA / "hansard"
+XML = HANSARD / "xml"
+MEMBERS = HANSARD / "members"
+CONTRIBUTION_PAGE = DATA / "contribution-pages" / "procurement-bill-hl-823-cc554-7GC.txt"
+# The small slice most tests index: the contribution page plus two days of
+# other business (a Westminster Hall sitting and two days of Commons
+# written statements).
+SMALL_SLICE = [CONTRIBUTION_PAGE, XML / "2009-10_westminhall", XML / "2009-10_wms"]
+
+BACKENDS = ["embedded", "postgres"]  # the stores the API and CLI tests run on
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now, for a live server in a test."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class StoreUnderTest:
+    """One of the two stores, holding SMALL_SLICE: what to tell the service and the CLI to use it."""
+
+    backend: str
+    index_dir: Optional[Path] = None
+    database_url: Optional[str] = None
+
+    def settings(self, **settings):
+        from service.settings import Settings
+
+        return Settings(index=self.index_dir or Path("no-index-directory"), database_url=self.database_url, **settings)
+
+    @property
+    def cli_args(self) -> list[str]:
+        return ["--database-url", self.database_url] if self.database_url else ["--index", str(self.index_dir)]
+
+    @property
+    def env(self) -> dict:
+        """The environment that points the CLI at this store."""
+        return {"HANSARD_DATABASE_URL": self.database_url} if self.database_url else {"HANSARD_INDEX": str(self.index_dir)}
+
+    @property
+    def location(self):
+        """Where this store is, for indexer.build's functions and indexer.store.open_store."""
+        from indexer.store import Location
+
+        return Location(index_dir=self.index_dir, database_url=self.database_url)
+
 
 WMS_FIRST = XML / "2009-10_wms" / "ministerial2009-10-26c.xml"  # indexed first; its truncated copy comes later
 WMS_SECOND = XML / "2009-10_wms" / "ministerial2009-10-27a.xml"  # a good file among the bad ones

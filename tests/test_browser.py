@@ -25,7 +25,7 @@ from playwright.sync_api import expect
 
 from service.app import create_app
 
-from conftest import ROOT, free_port
+from fixtures import ROOT, free_port
 
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

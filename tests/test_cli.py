@@ -10,7 +10,7 @@ import time
 import httpx
 import pytest
 
-from conftest import BACKENDS, SMALL_SLICE, XML, StoreUnderTest, free_port
+from fixtures import BACKENDS, SMALL_SLICE, XML, StoreUnderTest, free_port
 
 HS2_QUERY = "Chinese surveillance cameras bought for HS2"
 

@@ -24,18 +24,19 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from conftest import XML
+from fixtures import XML
 from indexer.sources.download import (
     DEFAULT_BASE_URL,
     Fetcher,
     RemoteFile,
     UsageError,
-    download,
+    download_files,
     latest_versions,
     older_versions_on_disk,
     parse_listing,
     parse_remote_file,
     part_path,
+    plan_downloads,
     resolve_sections,
     retry_delay,
 )
@@ -180,8 +181,9 @@ def fetch(site: FakeTheyWorkForYou, dest: Path, house: str, sections: list[str],
     """One run of the download, as the command does it, without pauses."""
     options = {"delay": 0.0, "retries": 2, "backoff": 0.0, **options}
     with Fetcher(**options) as fetcher:
-        return download(fetcher, site.base_url, resolve_sections(house, sections), date.fromisoformat(first),
-                        date.fromisoformat(last), dest)
+        plan = plan_downloads(fetcher, site.base_url, resolve_sections(house, sections), date.fromisoformat(first),
+                              date.fromisoformat(last))
+        return plan, download_files(fetcher, site.base_url, plan.files, dest)
 
 
 def files_under(dest: Path) -> list[str]:

@@ -21,7 +21,7 @@ from indexer.sources.readers import read_source
 from indexer.sources.records import Speech
 from indexer.store.embedded import CURRENT, EmbeddedStore
 
-from conftest import CONTRIBUTION_PAGE
+from fixtures import CONTRIBUTION_PAGE
 from fixtures import (KNOWN_SPEECH, LORDS_WMS, LORDS_WRANS, MAX_MB, UMEA_SPEECH, WATCHKEEPER_REPLY, BYELAWS_SPEECH,
                       WESTMINSTER_HALL, WMS_FIRST, WMS_SECOND, copy_index, dense_top, first_speeches, hansard_search,
                       speech_texts)

@@ -14,7 +14,7 @@ from indexer.build import build_index
 from service import runtime
 from service.app import create_app
 from service.observability import JsonFormatter
-from conftest import StoreUnderTest
+from fixtures import StoreUnderTest
 
 
 def _metric(text: str, name: str, **labels) -> float:

@@ -176,7 +176,7 @@ def test_passwords_never_reach_messages():
 def test_a_database_that_goes_away_is_a_503_and_health_says_so(databases, small_database, encoder):
     from fastapi.testclient import TestClient
 
-    from conftest import StoreUnderTest
+    from fixtures import StoreUnderTest
     from service.app import create_app
 
     target = StoreUnderTest("postgres", database_url=databases.create(template=small_database))
@@ -238,7 +238,7 @@ def test_a_reload_closes_the_replaced_stores_connections_once_requests_are_done(
 
     from fastapi.testclient import TestClient
 
-    from conftest import StoreUnderTest
+    from fixtures import StoreUnderTest
     from service import runtime
     from service.app import create_app
 

@@ -14,7 +14,7 @@ from indexer.sources.errors import SourceError, SupersededFile
 from indexer.sources.readers import detect_format, discover, read_source
 from indexer.sources.references import Column
 
-from conftest import CONTRIBUTION_PAGE, XML
+from fixtures import CONTRIBUTION_PAGE, XML
 
 
 def read(path, members, problems=None):

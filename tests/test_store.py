@@ -13,7 +13,7 @@ from indexer.store.embedded.layout import FORMAT_VERSION
 from indexer.store import ModelMismatch
 from service.search import SearchRequest, Searcher
 
-from conftest import CONTRIBUTION_PAGE, XML
+from fixtures import CONTRIBUTION_PAGE, XML
 
 LORDS_WMS = XML / "2009-10_lordswms" / "lordswms2009-10-26a.xml"
 LORDS_WMS_2 = XML / "2009-10_lordswms" / "lordswms2009-10-27a.xml"

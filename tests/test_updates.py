@@ -11,7 +11,7 @@ import pytest
 from indexer.build import build_index
 from indexer.store.embedded import EmbeddedStore
 
-from conftest import XML
+from fixtures import XML
 
 COMMONS_WMS = XML / "2009-10_wms" / "ministerial2009-10-26c.xml"  # gids uk.org.publicwhip/wms/2009-10-26c...
 LORDS_WMS = XML / "2009-10_lordswms" / "lordswms2009-10-26a.xml"  # gids uk.org.publicwhip/wms/2009-10-26a...: same prefix, other house

@@ -440,17 +440,3 @@ def download_files(
                 pass
     summary.seconds = time.monotonic() - started
     return summary
-
-
-def download(
-    fetcher: Fetcher,
-    base_url: str,
-    folders: Iterable[str],
-    date_from: date,
-    date_to: date,
-    dest: Path,
-    wrap: Callable[[list[RemoteFile]], Iterable[RemoteFile]] = iter,
-) -> tuple[Plan, DownloadSummary]:
-    """Plan, then fetch: the whole run, for callers that need no progress between the two."""
-    plan = plan_downloads(fetcher, base_url, folders, date_from, date_to)
-    return plan, download_files(fetcher, base_url, plan.files, dest, wrap)

@@ -10,7 +10,7 @@ across rebuilds of the same input with the same model.
 from __future__ import annotations
 
 import re
-from typing import Callable, Iterator
+from typing import Callable
 
 from indexer.sources.records import Paragraph, Passage, Speech
 from indexer.sources.references import format_citation, format_reference
@@ -227,8 +227,3 @@ def speech_passages(speech: Speech, max_tokens: int, count: TokenCounter = appro
         )
         for n, piece in enumerate(pieces)
     ]
-
-
-def passages(speeches: Iterator[Speech], max_tokens: int, count: TokenCounter = approximate_tokens) -> Iterator[Passage]:
-    for speech in speeches:
-        yield from speech_passages(speech, max_tokens, count)
