@@ -113,11 +113,11 @@ def measure_queries(index_dir: Path, limit: int, backend: str) -> dict:
     import faiss
 
     from embeddings.encoder import load_encoder
-    from indexer.store.embedded import EmbeddedStore
+    from indexer.store import Location, open_store
 
     faiss.omp_set_num_threads(1)
     encoder = load_encoder(use_cache=False, threads=1, backend=backend)
-    index = EmbeddedStore(index_dir)
+    index = open_store(Location.of(index_dir))
     queries = real_queries(limit)
     encoder.encode_query("warm up")
     timings = {"encode": [], "search": [], "fetch": [], "total": []}
@@ -125,7 +125,7 @@ def measure_queries(index_dir: Path, limit: int, backend: str) -> dict:
         t0 = time.perf_counter()
         vector = encoder.encode_query(query)
         t1 = time.perf_counter()
-        scores, vecs = index.search(vector, 10)
+        scores, vecs = index.dense(vector, 10)
         t2 = time.perf_counter()
         index.passages_at(vecs)
         t3 = time.perf_counter()

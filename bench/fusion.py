@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from embeddings.encoder import load_encoder  # noqa: E402
 from service.search import parse_query  # noqa: E402
-from indexer.store.embedded import EmbeddedStore  # noqa: E402
+from indexer.store import Location, open_store  # noqa: E402
 from service.evaluate import load_queries, score_ranking  # noqa: E402
 from service.search import Searcher  # noqa: E402
 from service.search.ranking import fill_missing, keyword_query, reciprocal_rank_fusion, weighted_fusion  # noqa: E402
@@ -48,7 +48,7 @@ FIELD_WEIGHTS = {  # BM25 column weights: text, debate title, speaker
 DENSE_WEIGHTS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 
 
-def speech_ranking(vecs: np.ndarray, scores: np.ndarray, speech_of: list[str]) -> list[str]:
+def speech_ranking(vecs: np.ndarray, scores: np.ndarray, speech_of: dict[int, str]) -> list[str]:
     order = np.argsort(-scores, kind="stable")
     seen: dict[str, None] = {}
     for i in order:
@@ -65,11 +65,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "fusion.json")
     args = parser.parse_args()
 
-    index = EmbeddedStore(args.index)
+    index = open_store(Location.of(args.index))
     encoder = load_encoder(index.model.name)
     searcher = Searcher(index, encoder)
     queries = load_queries(QA / "queries.jsonl", QA / "qrels.tsv")[:: args.every][: args.limit]
-    speech_of = [row[0] for row in index._db().execute("SELECT speech_id FROM passages ORDER BY vec")]
+    speech_of = {vec: passage.speech_id for vec, passage in index.iter_passages()}
     started = time.perf_counter()
     vectors = encoder.encode([q.text for q in queries])
 

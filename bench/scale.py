@@ -5,7 +5,7 @@ Run by hand (never in CI); it takes ~15 minutes and ~6 GB of disk under --work:
     .venv/bin/python bench/scale.py --source /path/to/full-index [--sizes 43461 1000000] [--work /tmp/hansard-scale]
 
 --source is an index of all of ../shared/data/hansard/xml (43,461 passages).
-For each size N an index is written with the project's own write_index, so
+For each size N an index is written with the project's own store writer, so
 its vector index is what `hansard-search index` would choose (exact below
 ANN_THRESHOLD passages, HNSW above):
 
@@ -50,7 +50,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import faiss  # noqa: E402
 
 from embeddings.encoder import load_encoder  # noqa: E402
-from indexer.store.embedded import EmbeddedStore, write_index  # noqa: E402
+from indexer.store import Location, Store, open_store, open_writer  # noqa: E402
 from service.search import SearchRequest, Searcher  # noqa: E402
 from load import drive, real_queries, start_service  # noqa: E402
 
@@ -58,7 +58,7 @@ NOISE_SIGMA = 0.0245
 SEED = 7
 
 
-def build(source: EmbeddedStore, size: int, directory: Path) -> dict:
+def build(source: Store, size: int, directory: Path) -> dict:
     """Write an index of `size` passages under directory (real first, then synthetic); seconds taken."""
     real = list(source.iter_passages())
     vecs = np.array([vec for vec, _ in real], dtype=np.int64)
@@ -78,7 +78,9 @@ def build(source: EmbeddedStore, size: int, directory: Path) -> dict:
             p = real[pick][1]
             passages.append(p.model_copy(update={"id": f"{p.id}~{n}", "speech_id": f"{p.speech_id}~{n}"}))
     started = time.perf_counter()
-    manifest = write_index(directory, passages, vectors, source.model)
+    with open_writer(Location.of(directory), source.model, rebuild=True) as writer:
+        writer.replace(passages, vectors, {p.speech_id for p in passages})
+        manifest = writer.commit()
     return {"passages": len(passages), "index_type": manifest.index_type,
             "write_seconds": round(time.perf_counter() - started, 1)}
 
@@ -98,7 +100,7 @@ def in_process(directory: Path, queries: list[str]) -> tuple[dict, np.ndarray]:
     vectors = []
     for q in queries:
         t = time.perf_counter(); v = encoder.encode_query(q); times["encode"].append(time.perf_counter() - t)
-        t = time.perf_counter(); _, ids = index.search(v, 10); times["vector_search"].append(time.perf_counter() - t)
+        t = time.perf_counter(); _, ids = index.dense(v, 10); times["vector_search"].append(time.perf_counter() - t)
         t = time.perf_counter(); index.passages_at(ids); times["metadata"].append(time.perf_counter() - t)
         t = time.perf_counter(); searcher.search(SearchRequest(q)); times["hybrid_search"].append(time.perf_counter() - t)
         t = time.perf_counter(); searcher.search(SearchRequest(q, mode="dense")); times["dense_search"].append(time.perf_counter() - t)
@@ -108,7 +110,7 @@ def in_process(directory: Path, queries: list[str]) -> tuple[dict, np.ndarray]:
 
 
 def recall_against_exact(directory: Path, query_vectors: np.ndarray) -> dict:
-    index = EmbeddedStore(directory)
+    index = open_store(Location.of(directory))
     if index.manifest.index_type == "flat-ip":
         return {"recall_at_10": 1.0, "note": "exact index: nothing approximate to measure"}
     all_vectors = index.vectors_at(np.arange(len(index)))
@@ -119,7 +121,7 @@ def recall_against_exact(directory: Path, query_vectors: np.ndarray) -> dict:
     recalls, ann_ms, exact_ms = [], [], []
     for q in query_vectors:
         t = time.perf_counter(); _, truth = exact.search(q.reshape(1, -1), 10); exact_ms.append((time.perf_counter() - t) * 1000)
-        t = time.perf_counter(); _, found = index.search(q, 10); ann_ms.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter(); _, found = index.dense(q, 10); ann_ms.append((time.perf_counter() - t) * 1000)
         recalls.append(len(set(truth[0]) & set(found)) / 10)
     return {"recall_at_10": round(statistics.fmean(recalls), 4), "recall_at_10_min": min(recalls),
             "ann_search_ms_p50": pct(ann_ms, 50), "exact_search_ms_p50": pct(exact_ms, 50),
@@ -154,14 +156,14 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "scale.json")
     args = parser.parse_args()
 
-    source = EmbeddedStore(args.source)
+    source = open_store(Location.of(args.source))
     queries = real_queries()[: args.queries]
     results = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                "command": " ".join(sys.argv), "noise_sigma": NOISE_SIGMA, "sizes": {}}
     for size in args.sizes:
         directory = args.work / f"n{size}"
-        if args.reuse and (directory / "CURRENT").is_file() and len(EmbeddedStore(directory)) == size:
-            written = EmbeddedStore(directory)
+        if args.reuse and (directory / "CURRENT").is_file() and len(open_store(Location.of(directory))) == size:
+            written = open_store(Location.of(directory))
             entry = {"passages": size, "index_type": written.manifest.index_type, "write_seconds": "reused"}
         else:
             print(f"[{size}] writing", file=sys.stderr)

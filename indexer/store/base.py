@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Optional, Protocol, Sequence, Union
+from typing import Callable, Iterable, Iterator, Optional, Protocol, Sequence, Union
 
 import numpy as np
 
@@ -188,6 +188,11 @@ class Dialect:
     facets: dict[str, str] = field(default_factory=dict)  # FACET_NAMES -> expression on `passages p`
     groups: dict[str, str] = field(default_factory=dict)  # GROUPS -> expression
 
+    def where(self, filters: Filters, phrases: Sequence[str] = (), excluded: Sequence[str] = (),
+              speech_id: Optional[str] = None) -> Where:
+        """`where_clause` in this dialect: what a store's `where` is."""
+        return where_clause(self, filters, phrases, excluded, speech_id)
+
 
 def where_clause(dialect: Dialect, filters: Filters, phrases: Sequence[str] = (), excluded: Sequence[str] = (),
                  speech_id: Optional[str] = None) -> Where:
@@ -294,6 +299,7 @@ class Store(Protocol):
         """(value, count) of a facet (FACET_NAMES) over given passages, or over those `where` (and `fts`) match."""
 
     def passages_at(self, vecs: Sequence[int]) -> list[Passage]: ...
+    def iter_passages(self) -> Iterator[tuple[int, Passage]]: ...  # (vec, passage) of every passage, in vec order
     def passage(self, passage_id: str) -> Optional[Passage]: ...
     def speech(self, speech_id: str) -> list[Passage]: ...
     def vec_of(self, passage_id: str) -> Optional[int]: ...

@@ -15,7 +15,7 @@ import numpy as np
 
 from embeddings.encoder import ModelInfo
 from indexer.sources.records import Passage
-from indexer.store.base import Dialect, Filters, exact_scores, fts_phrase, QueryTimeout, StoreError, Where, where_clause as conditions
+from indexer.store.base import Dialect, QueryTimeout, StoreError, Where, exact_scores, fts_phrase
 from indexer.store.columns import passage_of
 from indexer.store.embedded.layout import METADATA, REBUILD, VECTORS, live_version, open_version
 
@@ -46,12 +46,6 @@ SQLITE = Dialect(
             "month": "substr(p.date, 1, 7)", "year": "substr(p.date, 1, 4)", "debate": "p.debate"},
     groups={"passage": "p.vec", "speech": "p.speech_id", "debate": "coalesce(p.date, '') || '|' || coalesce(p.debate, '')"},
 )
-
-
-def where_clause(filters: Filters, phrases: Sequence[str] = (), excluded: Sequence[str] = (),
-                 speech_id: Optional[str] = None) -> Where:
-    """Exact filters and the query's phrase and exclusion constraints, as SQLite's SQL."""
-    return conditions(SQLITE, filters, phrases, excluded, speech_id)
 
 
 class EmbeddedStore:
@@ -93,7 +87,7 @@ class EmbeddedStore:
     def version(self) -> str:
         return self.path.name
 
-    where = staticmethod(where_clause)
+    where = SQLITE.where  # conditions in this store's SQL
 
     def live_version(self) -> Optional[str]:
         return live_version(self.dir)

@@ -13,7 +13,7 @@ import numpy as np
 
 from embeddings.encoder import ModelInfo
 from indexer.sources.records import Passage
-from indexer.store.base import Dialect, Filters, exact_scores, QueryTimeout, StoreDescription, StoreUnavailable, Where, where_clause as conditions
+from indexer.store.base import Dialect, QueryTimeout, StoreDescription, StoreUnavailable, Where, exact_scores
 from indexer.store.columns import passage_of
 from indexer.store.postgres.schema import (HNSW_EF_SEARCH, HNSW_MAX_EF_SEARCH, KEYWORD_RANK, MAX_SCAN_TUPLES,
                                            DEADLINE_SLACK_MS, PASSAGE_NAMES, SCHEMA_VERSION, SELECT, TABLE,
@@ -65,12 +65,6 @@ POSTGRESQL = Dialect(
             "month": "to_char(p.date, 'YYYY-MM')", "year": "to_char(p.date, 'YYYY')", "debate": "p.debate"},
     groups={"passage": "p.vec", "speech": "p.speech_id", "debate": "coalesce(p.date::text, '') || '|' || coalesce(p.debate, '')"},
 )
-
-
-def where_clause(filters: Filters, phrases: Sequence[str] = (), excluded: Sequence[str] = (),
-                 speech_id: Optional[str] = None) -> Where:
-    """Exact filters and the query's phrase and exclusion constraints, as PostgreSQL's SQL."""
-    return conditions(POSTGRESQL, filters, phrases, excluded, speech_id)
 
 
 _FTS_PHRASE = re.compile(r'"((?:[^"]|"")*)"')
@@ -245,7 +239,7 @@ class PostgresStore:
     def __len__(self) -> int:
         return self.manifest.passages
 
-    where = staticmethod(where_clause)
+    where = POSTGRESQL.where  # conditions in this store's SQL
 
     # ------------------------------------------------------------ records
 
@@ -264,6 +258,13 @@ class PostgresStore:
     def speech(self, speech_id: str) -> list[Passage]:
         rows = self._rows(f"SELECT {SELECT} FROM {TABLE} p WHERE p.speech_id = %s ORDER BY p.position", (speech_id,))
         return [_passage(row) for row in rows]
+
+    def iter_passages(self) -> Iterator[tuple[int, Passage]]:
+        last = -1
+        while rows := self._rows(f"SELECT {SELECT}, p.vec FROM {TABLE} p WHERE p.vec > %s ORDER BY p.vec LIMIT 5000", (last,)):
+            for row in rows:
+                yield row[-1], _passage(row)
+            last = rows[-1][-1]
 
     def vec_of(self, passage_id: str) -> Optional[int]:
         rows = self._rows(f"SELECT vec FROM {TABLE} WHERE id = %s", (passage_id,))
