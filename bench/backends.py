@@ -59,6 +59,7 @@ def fresh_database(url: str, name: str) -> str:
     return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
 
 
+# One long function on purpose: the benchmark's steps, in the order they run and are reported.
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     # Taken out of the environment, so that the embedded store's service does not pick it up.

@@ -56,6 +56,7 @@ def speech_ranking(vecs: np.ndarray, scores: np.ndarray, speech_of: dict[int, st
     return list(seen)
 
 
+# One long function on purpose: the benchmark's steps, in the order they run and are reported.
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--index", type=Path, required=True)

@@ -93,6 +93,7 @@ def start_service(index: Path, env: Optional[dict] = None, extra_args: Optional[
         time.sleep(0.5)
 
 
+# Long on purpose: the clients, the sampler and the summary share one run's clock and counters.
 def drive(base: str, pid: int, clients: int, seconds: float, search_params: Optional[dict] = None) -> dict:
     """CLIENTS threads sending the real-query mix for SECONDS: latency, errors and the service's memory.
 
