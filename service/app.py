@@ -10,7 +10,7 @@ import datetime as dt
 import logging
 import threading
 from contextlib import asynccontextmanager
-from typing import Annotated, Literal, Optional
+from typing import Annotated, AsyncIterator, Literal, Optional
 
 from fastapi import Depends, FastAPI, HTTPException, Path as PathParam, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -28,11 +28,13 @@ from service.search import DEFAULT_MODE, FACETS, GroupBy, Mode, QueryError, Sear
 from service.observability import Metrics, observe_requests
 from indexer.store import StoreUnavailable
 from service.runtime import ServiceState, Unavailable
+from service.guard import RequestGuard
 from service.settings import Settings
-from service.web import static_files, web_router
+from service.web import static_files, swagger_files, web_router
 
 log = logging.getLogger("hansard")
 
+MB = 1024 * 1024
 MAX_K = 100
 MAX_OFFSET = 10_000
 MAX_QUERY_CHARS = 1_000
@@ -146,6 +148,16 @@ EXPORT_RESPONSES = {200: {"content": {
 }}}
 
 
+async def leased_searcher(request: Request) -> AsyncIterator[Searcher]:
+    """The Searcher a request runs on: held until the route returns (scope="function": before the answer is sent),
+    so that a reload meanwhile closes the replaced store only then."""
+    with request.app.state.service.lease() as searcher:
+        yield searcher
+
+
+Leased = Annotated[Searcher, Depends(leased_searcher, scope="function")]
+
+
 def create_app(settings: Optional[Settings] = None, encoder: Optional[Encoder] = None,
                load_in_background: bool = False) -> FastAPI:
     """The app for one index. Pass `encoder` to reuse an already loaded model (tests).
@@ -179,6 +191,8 @@ def create_app(settings: Optional[Settings] = None, encoder: Optional[Encoder] =
         summary="Semantic search over UK Parliament debates, with speaker, date and Hansard column references.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # /docs is served by web_router, from local files
+        redoc_url=None,
         responses={
             422: {"model": ErrorResponse, "description": "A parameter is missing or out of range"},
             503: {"model": ErrorResponse, "description": "Starting, busy, or a query ran too long: retry after Retry-After seconds"},
@@ -191,12 +205,16 @@ def create_app(settings: Optional[Settings] = None, encoder: Optional[Encoder] =
         # no cross-origin page may (same-origin and non-browser clients are unaffected).
         app.add_middleware(CORSMiddleware, allow_origins=settings.allowed_origins, allow_methods=["GET"],
                            allow_headers=["Accept", "Content-Type"], max_age=3600)
+    # Inside the request log (which records its refusals), outside everything that reads a body.
+    app.add_middleware(RequestGuard, max_body_bytes=int(settings.max_body_mb * MB),
+                       admin_token=settings.admin_token.get_secret_value() if settings.admin_token else None)
     observe_requests(app, metrics)
     app.include_router(web_router(settings.allowed_origins))
     if settings.admin_token is not None:
         from service.admin import admin_router
 
         app.include_router(admin_router(state, settings.admin_token.get_secret_value()))
+    app.mount("/static/swagger", swagger_files(), name="swagger")
     app.mount("/static", static_files(), name="static")
 
     @app.exception_handler(RequestValidationError)
@@ -223,12 +241,9 @@ def create_app(settings: Optional[Settings] = None, encoder: Optional[Encoder] =
         return JSONResponse(status_code=503, content={"message": f"the store cannot be reached: {err}"},
                             headers={"Retry-After": "5"})
 
-    def searcher(request: Request) -> Searcher:
-        return state.current()
-
     @app.get("/search", response_model=SearchResponse, responses=EXPORT_RESPONSES, tags=["search"])
     def search(
-        request: Request,
+        s: Leased,
         q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS, description=(
             'What to look for. "Quoted phrases" must appear exactly; -word excludes; inline filters such as '
             'speaker:"Lord Alton" house:lords party:Labour from:2023-01-01 to:2023-03-31 are accepted'))],
@@ -249,7 +264,6 @@ def create_app(settings: Optional[Settings] = None, encoder: Optional[Encoder] =
         unknown = [f for f in facet_fields if f not in FACETS]
         if unknown:
             raise HTTPException(422, f"facets: unknown {', '.join(unknown)}; choose from {', '.join(FACETS)}")
-        s = searcher(request)
         with state.heavy_slot(), state.deadline(s):
             try:
                 page = s.search(SearchRequest(q, k=k, offset=offset, mode=mode, filters=filters, sort=sort, group_by=group_by))
@@ -266,7 +280,7 @@ def create_app(settings: Optional[Settings] = None, encoder: Optional[Encoder] =
     @app.get("/similar", response_model=SimilarResponse, responses={**EXPORT_RESPONSES, 404: {"model": ErrorResponse}},
              tags=["search"])
     def similar(
-        request: Request,
+        s: Leased,
         passage_id: Annotated[Optional[str], Query(max_length=500, description="Find passages like this one")] = None,
         speech_id: Annotated[Optional[str], Query(max_length=500, description="Find speeches like this whole speech")] = None,
         text: Annotated[Optional[str], Query(min_length=1, max_length=MAX_SIMILAR_CHARS, description="Find passages like this text")] = None,
@@ -285,7 +299,6 @@ def create_app(settings: Optional[Settings] = None, encoder: Optional[Encoder] =
                                 + (f" (got {', '.join(given)})" if given else ""))
         if text is not None and not text.strip():
             raise HTTPException(422, "text: must contain some words")
-        s = searcher(request)
         with state.heavy_slot(), state.deadline(s):
             try:
                 vector, seed_speech = s.seed_vector(passage_id=passage_id, speech_id=speech_id, text=text)
@@ -303,17 +316,17 @@ def create_app(settings: Optional[Settings] = None, encoder: Optional[Encoder] =
             )
 
     @app.get("/passages/{passage_id:path}", response_model=Passage, responses={404: {"model": ErrorResponse}}, tags=["records"])
-    def get_passage(request: Request, passage_id: Annotated[str, PathParam(description='e.g. "uk.org.publicwhip/debate/2009-10-27a.1.0#0", URL-encoded')]) -> Passage:
+    def get_passage(s: Leased, passage_id: Annotated[str, PathParam(description='e.g. "uk.org.publicwhip/debate/2009-10-27a.1.0#0", URL-encoded')]) -> Passage:
         """One passage by id."""
-        passage = searcher(request).passage(passage_id)
+        passage = s.passage(passage_id)
         if passage is None:
             raise HTTPException(404, f"no passage with id {passage_id!r}")
         return passage
 
     @app.get("/speeches/{speech_id:path}", response_model=SpeechResponse, responses={404: {"model": ErrorResponse}}, tags=["records"])
-    def get_speech(request: Request, speech_id: Annotated[str, PathParam(description='e.g. "uk.org.publicwhip/debate/2009-10-27a.1.0", URL-encoded')]) -> SpeechResponse:
+    def get_speech(s: Leased, speech_id: Annotated[str, PathParam(description='e.g. "uk.org.publicwhip/debate/2009-10-27a.1.0", URL-encoded')]) -> SpeechResponse:
         """A whole speech: its fields and all of its passages in order."""
-        passages = searcher(request).speech(speech_id)
+        passages = s.speech(speech_id)
         if not passages:
             raise HTTPException(404, f"no speech with id {speech_id!r}")
         first = passages[0]
@@ -321,17 +334,18 @@ def create_app(settings: Optional[Settings] = None, encoder: Optional[Encoder] =
         return SpeechResponse(id=speech_id, time=first.time, passages=passages, **fields)
 
     @app.get("/health", response_model=HealthResponse, responses={503: {"model": HealthResponse}}, tags=["service"])
-    def health(request: Request) -> JSONResponse:
+    def health() -> JSONResponse:
         """Up, and whether searchable: 200 once the index is loaded, 503 while loading or when it failed to load."""
-        loaded = state.searcher
         problem = None
-        if loaded is not None:
-            try:
-                loaded.index.ping()  # on PostgreSQL: is the database answering now?
-            except StoreUnavailable as err:
-                problem = str(err)
+        with state.lease(required=False) as loaded:
+            if loaded is not None:
+                try:
+                    loaded.index.ping()  # on PostgreSQL: is the database answering now?
+                except StoreUnavailable as err:
+                    problem = str(err)
+            passages = loaded.total if loaded is not None else None
         if loaded is not None and problem is None:
-            body = HealthResponse(status="ok", up=True, searchable=True, passages=loaded.total, index_version=state.version)
+            body = HealthResponse(status="ok", up=True, searchable=True, passages=passages, index_version=state.version)
         elif problem is not None:
             body = HealthResponse(status="unavailable", up=True, searchable=False, index_version=state.version,
                                   message=problem)
@@ -347,9 +361,8 @@ def create_app(settings: Optional[Settings] = None, encoder: Optional[Encoder] =
         return Response(body, media_type=content_type)
 
     @app.get("/stats", response_model=StatsResponse, tags=["service"])
-    def stats(request: Request) -> StatsResponse:
+    def stats(s: Leased) -> StatsResponse:
         """What the index holds and which model made it."""
-        s = searcher(request)
         manifest = s.index.manifest
         return StatsResponse(
             passages=manifest.passages,

@@ -290,6 +290,7 @@ def serve(
     from indexer.store import StoreError, open_store
     from indexer.store.base import check_model
     from service.app import create_app
+    from service.server import server_options
     from service.settings import Settings
 
     from service.observability import configure_logging
@@ -319,7 +320,8 @@ def serve(
     # JSON log lines (one per request, with its id); the port opens at once and
     # /health says "loading" until the model and index are in memory.
     configure_logging()
-    uvicorn.run(create_app(settings, load_in_background=True), host=host, port=port, log_config=None, access_log=False)
+    uvicorn.run(create_app(settings, load_in_background=True), host=host, port=port, log_config=None, access_log=False,
+                **server_options(settings))
 
 
 @app.command()

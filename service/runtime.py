@@ -1,9 +1,13 @@
 """The running service's state: the loaded index, its reloads, and the cap on heavy work.
 
-Requests take the current Searcher once, at their start, and keep it: a
+Requests lease the current Searcher once, at their start, and keep it: a
 reload builds a new Searcher beside the old and swaps one reference, so a
 request in flight finishes on the index it started with and none fails
-during the swap. A reload happens when the index directory's live version
+during the swap. The replaced Searcher's store (SQLite connections, the
+memory-mapped vectors, database connections) is closed as soon as the last
+request leasing it ends, or at once when none does: however often writes
+come, memory and open files stay flat, without waiting for a garbage
+collection. A reload happens when the index directory's live version
 changes (watched every `reload_interval` seconds), or on an admin call. On
 PostgreSQL the "version" is a generation number every write bumps: a reload
 there refreshes what a Searcher caches (known sections and parties, counts).
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import weakref
 from contextlib import contextmanager
 from typing import Iterator, Optional
 
@@ -24,9 +29,9 @@ from service.settings import Settings
 
 log = logging.getLogger("hansard")
 
-# How long a store replaced by a reload stays open: longer than any request
-# may run (queue and query limits are 10 s each by default), so requests
-# still on it finish; then its database connections are closed.
+# A store replaced by a reload while requests still lease it is closed when
+# the last of them ends, or after this many seconds at the most: longer than
+# any request may run (queue and query limits are 10 s each by default).
 RETIRE_AFTER = 30.0
 
 
@@ -47,6 +52,8 @@ class ServiceState:
         self.version: Optional[str] = None  # the live version directory the searcher has open
         self.error: Optional[str] = None  # why loading failed, when it did
         self._reload_lock = threading.Lock()
+        self._leases: dict[Searcher, int] = {}  # Searcher -> requests using it now
+        self._lease_lock = threading.Lock()  # held to lease, to give back, and to swap Searchers
         self._encode_lock = threading.Lock()  # the model is used by one thread at a time
         self._slots = threading.BoundedSemaphore(settings.max_concurrent_searches)
         self._stop = threading.Event()
@@ -93,9 +100,13 @@ class ServiceState:
                 return False
             previous, retired = self.version, self.searcher
             version = searcher.index.version  # what was opened, should the live version have moved meanwhile
-            self.searcher, self.version, self.error = searcher, version, None
-            if retired is not None:
-                closing = threading.Timer(RETIRE_AFTER, retired.index.close)
+            with self._lease_lock:
+                self.searcher, self.version, self.error = searcher, version, None
+                in_use = retired in self._leases
+            if retired is not None and not in_use:
+                retired.close()
+            elif retired is not None:  # closed by its last request's end; this in case one never ends
+                closing = threading.Timer(RETIRE_AFTER, _close_if_alive, args=(weakref.ref(retired),))
                 closing.daemon = True
                 closing.start()
             manifest = searcher.index.manifest
@@ -115,7 +126,13 @@ class ServiceState:
         self._watcher.start()
 
     def stop(self) -> None:
+        """The app is stopping (its requests are done): stop watching, and close the store."""
         self._stop.set()
+        with self._reload_lock, self._lease_lock:  # (a reload under way finishes first, and is closed here)
+            searcher, self.searcher = self.searcher, None
+            in_use = searcher in self._leases
+        if searcher is not None and not in_use:
+            searcher.close()
 
     def _watch(self) -> None:
         while not self._stop.wait(self.settings.reload_interval):
@@ -134,6 +151,31 @@ class ServiceState:
                 raise Unavailable(f"the index could not be loaded: {self.error}", retry_after=60)
             raise Unavailable("the service is starting: the model and index are loading")
         return searcher
+
+    @contextmanager
+    def lease(self, required: bool = True) -> Iterator[Optional[Searcher]]:
+        """The current Searcher, kept open for the block even if a reload replaces it meanwhile.
+
+        Unavailable (503) when none is loaded, unless not `required`: then None.
+        """
+        with self._lease_lock:
+            searcher = self.current() if required else self.searcher
+            if searcher is not None:
+                self._leases[searcher] = self._leases.get(searcher, 0) + 1
+        try:
+            yield searcher
+        finally:
+            if searcher is not None:
+                self._give_back(searcher)
+
+    def _give_back(self, searcher: Searcher) -> None:
+        with self._lease_lock:
+            left = self._leases.pop(searcher) - 1
+            if left:
+                self._leases[searcher] = left
+            retired = not left and searcher is not self.searcher
+        if retired:  # replaced while this request ran on it, and the last such request
+            searcher.close()
 
     @contextmanager
     def heavy_slot(self) -> Iterator[None]:
@@ -160,3 +202,11 @@ class ServiceState:
         except QueryTimeout as err:
             self.metrics.refused.labels("timeout").inc()
             raise Unavailable(f"the query took longer than {limit:g} s and was stopped; narrow it with filters", 1) from err
+
+
+def _close_if_alive(ref: "weakref.ref[Searcher]") -> None:
+    searcher = ref()
+    if searcher is not None and not searcher.closed:
+        log.warning("a replaced index version was still in use after RETIRE_AFTER seconds; closing it",
+                    extra={"fields": {"version": searcher.index.version, "seconds": RETIRE_AFTER}})
+        searcher.close()

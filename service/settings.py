@@ -13,6 +13,7 @@ from embeddings.encoder import DEFAULT_MODEL
 from indexer.store import Location, database_url, redact
 
 _ORIGIN = re.compile(r"^https?://[A-Za-z0-9.\-\[\]:]+$")
+MIN_TOKEN_CHARS = 16
 
 
 class Settings(BaseSettings):
@@ -38,8 +39,16 @@ class Settings(BaseSettings):
     # index`) and load it while serving; 0 turns watching off.
     reload_interval: float = Field(default=2.0, ge=0)  # seconds; HANSARD_RELOAD_INTERVAL
     # Set to enable the write and admin endpoints (/admin/...), which then
-    # need `Authorization: Bearer <token>`. Unset (default): read-only.
-    admin_token: Optional[SecretStr] = Field(default=None, min_length=16)  # HANSARD_ADMIN_TOKEN
+    # need `Authorization: Bearer <token>`. Unset or empty (default): read-only.
+    admin_token: Optional[SecretStr] = None  # HANSARD_ADMIN_TOKEN, MIN_TOKEN_CHARS at least
+    # What one request may hold the server to. A body larger than max_body_mb
+    # is refused (413) unread, or as soon as it passes the limit when it comes
+    # without a length; a request's head (line and headers) must arrive within
+    # header_timeout seconds of the connection opening or of the previous
+    # answer on it; an idle kept-alive connection is closed after keep_alive seconds.
+    max_body_mb: float = Field(default=8.0, gt=0)  # HANSARD_MAX_BODY_MB
+    header_timeout: float = Field(default=15.0, gt=0)  # seconds; HANSARD_HEADER_TIMEOUT
+    keep_alive: float = Field(default=5.0, gt=0)  # seconds; HANSARD_KEEP_ALIVE
     # Serve from PostgreSQL (with pgvector) instead of the embedded index
     # directory: postgresql://user:password@host:port/database. Writes (admin
     # API) go to it; queries go to database_read_url (a read-only replica) when set.
@@ -56,6 +65,17 @@ class Settings(BaseSettings):
             if origin != "*" and not _ORIGIN.match(origin):
                 raise ValueError(f"allowed origin {origin!r} is not scheme://host[:port] (no path), nor *")
         return origins
+
+    @field_validator("admin_token", mode="before")
+    @classmethod
+    def _admin_token(cls, value):
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if value is None or value == "":
+            return None  # HANSARD_ADMIN_TOKEN="" is read-only, as unset is
+        if isinstance(value, str) and len(value) < MIN_TOKEN_CHARS:
+            raise ValueError(f"the admin token must be at least {MIN_TOKEN_CHARS} characters long, not {len(value)}")
+        return value
 
     @field_validator("database_url", "database_read_url", mode="before")
     @classmethod

@@ -1,4 +1,4 @@
-"""The search page for people (/), its compact embeddable form (/embed, /embed.js), and their security headers.
+"""The search page for people (/), its compact embeddable form (/embed, /embed.js), the API docs (/docs), and their security headers.
 
 The page is static HTML, CSS and a little JavaScript (service/static/) that
 calls the JSON API; nothing is built. Security headers:
@@ -9,17 +9,23 @@ calls the JSON API; nothing is built. Security headers:
   X-Frame-Options for old browsers).
 - `/embed` may also be framed by the configured allowed origins
   (HANSARD_ALLOWED_ORIGINS), and by no one else.
+
+/docs is Swagger UI from the files the fastapi-offline package ships (served
+at /static/swagger/), under the same policy: it works on a machine without
+internet, and loads nothing from another site.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import fastapi_offline
 from fastapi import APIRouter
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 STATIC = Path(__file__).parent / "static"
+SWAGGER_UI = Path(fastapi_offline.__file__).parent / "static"  # swagger-ui-bundle.js, swagger-ui.css
 _PAGE_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "base-uri 'none'; form-action 'self'; object-src 'none'"
@@ -52,6 +58,7 @@ def _page(layout: str) -> str:
 def web_router(allowed_origins: list[str]) -> APIRouter:
     router = APIRouter(include_in_schema=False)
     full_page, embed_page = _page("full"), _page("embed")
+    docs_page = (STATIC / "docs.html").read_text(encoding="utf-8")
     embed_frames = frame_ancestors(allowed_origins)
 
     @router.get("/", response_class=HTMLResponse)
@@ -63,6 +70,10 @@ def web_router(allowed_origins: list[str]) -> APIRouter:
         # The query string (?q=&house=...) is read by the page's script.
         return HTMLResponse(embed_page, headers=page_headers(embed_frames))
 
+    @router.get("/docs", response_class=HTMLResponse)
+    def api_docs() -> HTMLResponse:
+        return HTMLResponse(docs_page, headers=page_headers("'self'"))
+
     @router.get("/embed.js")
     def embed_script() -> FileResponse:
         return FileResponse(STATIC / "embed.js", media_type="text/javascript",
@@ -73,3 +84,7 @@ def web_router(allowed_origins: list[str]) -> APIRouter:
 
 def static_files() -> StaticFiles:
     return StaticFiles(directory=STATIC)
+
+
+def swagger_files() -> StaticFiles:
+    return StaticFiles(directory=SWAGGER_UI)

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from fixtures import BACKENDS, DATA, MEMBERS, SMALL_SLICE, XML, StoreUnderTest
+from fixtures import ADMIN_TOKEN, BACKENDS, DATA, MEMBERS, SMALL_SLICE, XML, StoreUnderTest
 
 # Taken out of the environment: nothing in the tests (an embedded-store
 # service, a CLI subprocess) may pick it up unless given it on purpose.
@@ -188,3 +188,15 @@ def empty_store(store, tmp_path, request) -> StoreUnderTest:
     if store.backend == "embedded":
         return StoreUnderTest("embedded", index_dir=tmp_path / "index")
     return StoreUnderTest("postgres", index_dir=tmp_path / "index", database_url=request.getfixturevalue("databases").create())
+
+
+@pytest.fixture
+def admin(writable_store, encoder):
+    """A writable copy of the small index (in each store), served with the admin endpoints on."""
+    from fastapi.testclient import TestClient
+
+    from service.app import create_app
+
+    app = create_app(writable_store.settings(admin_token=ADMIN_TOKEN, reload_interval=0), encoder=encoder)
+    with TestClient(app) as client:
+        yield client, writable_store

@@ -9,9 +9,13 @@ import re
 import shutil
 import subprocess
 import sys
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
+
+import httpx
 
 from indexer.store.embedded import LOCK, EmbeddedStore
 
@@ -116,3 +120,73 @@ def dense_top(index: EmbeddedStore, encoder, query: str, k: int = 3) -> list[str
     """Speech ids of the nearest passages: a real search over the stored vectors."""
     _, vecs = index.search(encoder.encode_query(query), k)
     return [p.speech_id for p in index.passages_at(vecs)]
+
+
+# The admin token of the tests' services, and the header that carries it.
+ADMIN_TOKEN = "s3cret-token-for-tests-0123456789"
+ADMIN_AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+# A speech to write through the admin API.
+NEW_SPEECH = {
+    "id": "test/admin/lighthouses/1",
+    "house": "commons",
+    "section": "debates",
+    "date": "2009-11-02",
+    "major_heading": "Lighthouses",
+    "speaker": {"name": "Test Member", "party": "Labour"},
+    "reference": "c101",
+    "paragraphs": [
+        {"text": "The lighthouse keepers of the Farne Islands deserve a pay rise before the winter storms."},
+        {"text": "Automation has not removed the need for people who know the rocks and the tides."},
+    ],
+}
+
+# Markup in every field of a speech: it must come back as text, and never run in a page.
+MARKUP = '<script>window.pwned=1</script><img src=x onerror="window.pwned=2"><b>bold</b>'
+HOSTILE_SPEECH = {
+    "id": "test/hostile/<script>alert(1)</script>",
+    "house": "commons",
+    "section": "debates",
+    "date": "2009-11-02",
+    "major_heading": f"Lighthouses {MARKUP}",
+    "minor_heading": f"Keepers {MARKUP}",
+    "speaker": {"name": f"Mr Keeper {MARKUP}", "party": "Labour"},
+    "reference": "c101",
+    "url": 'https://example.org/record?a="><svg/onload=alert(1)>',
+    "paragraphs": [{"text": f"The lighthouse keepers of the Farne Islands {MARKUP} deserve a pay rise."},
+                   {"text": f"Automation has not removed the need for them. {MARKUP}"}],
+}
+
+
+# ---------------------------------------------------------------- a live server
+
+
+def start_serve(index: Path, cache_dir: Path, log: Path, **settings: str) -> tuple[subprocess.Popen, int]:
+    """`hansard-search serve` on an index, with HANSARD_* `settings`: (the process, its port); its output goes to `log`."""
+    port = free_port()
+    command = shutil.which("hansard-search", path=os.path.dirname(sys.executable)) or "hansard-search"
+    env = {**os.environ, "HANSARD_CACHE_DIR": str(cache_dir), **settings}
+    with open(log, "wb") as out:  # a file, not a pipe: a full pipe would stall the server's logging
+        server = subprocess.Popen([command, "serve", "--index", str(index), "--port", str(port)],
+                                  env=env, stdout=out, stderr=subprocess.STDOUT)
+    return server, port
+
+
+@contextmanager
+def serving(index: Path, cache_dir: Path, log: Path, searchable: bool = True, **settings: str) -> Iterator[tuple[str, int]]:
+    """(host, port) of `hansard-search serve` once /health answers (200, unless not `searchable`: any answer); stopped after."""
+    server, port = start_serve(index, cache_dir, log, **settings)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200 or not searchable:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert server.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "server did not come up"
+            time.sleep(0.3)
+        yield "127.0.0.1", port
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

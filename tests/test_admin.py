@@ -1,38 +1,13 @@
-"""Who may write: admin endpoints exist only when configured, and need the bearer token."""
+"""Who may write: admin endpoints exist only when configured, and need the bearer token.
+
+Refusals (no token, a wrong one, bodies too large, the token's setting) are in test_hostile_admin.py.
+"""
 
 from __future__ import annotations
 
 from urllib.parse import quote
 
-import pytest
-from fastapi.testclient import TestClient
-
-from service.app import create_app
-from service.settings import Settings
-
-TOKEN = "s3cret-token-for-tests-0123456789"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
-NEW_SPEECH = {
-    "id": "test/admin/lighthouses/1",
-    "house": "commons",
-    "section": "debates",
-    "date": "2009-11-02",
-    "major_heading": "Lighthouses",
-    "speaker": {"name": "Test Member", "party": "Labour"},
-    "reference": "c101",
-    "paragraphs": [
-        {"text": "The lighthouse keepers of the Farne Islands deserve a pay rise before the winter storms."},
-        {"text": "Automation has not removed the need for people who know the rocks and the tides."},
-    ],
-}
-
-
-@pytest.fixture
-def admin(writable_store, encoder):
-    """A writable copy of the small index (in each store), served with the admin endpoints on."""
-    app = create_app(writable_store.settings(admin_token=TOKEN, reload_interval=0), encoder=encoder)
-    with TestClient(app) as client:
-        yield client, writable_store
+from fixtures import ADMIN_AUTH as AUTH, NEW_SPEECH
 
 
 def test_read_only_by_default_no_admin_routes(client):
@@ -40,24 +15,6 @@ def test_read_only_by_default_no_admin_routes(client):
     assert client.post("/admin/reload").status_code == 404
     assert client.delete("/admin/speeches/x").status_code in (404, 405)
     assert not any(path.startswith("/admin") for path in client.get("/openapi.json").json()["paths"])
-
-
-@pytest.mark.parametrize("method, path, body", [
-    ("POST", "/admin/speeches", {"speeches": [NEW_SPEECH]}),
-    ("DELETE", "/admin/speeches/" + quote("uk.org.publicwhip/westminhall/2009-10-27a.1.2", safe=""), None),
-    ("POST", "/admin/reload", None),
-])
-def test_admin_endpoints_refuse_without_the_right_token(admin, method, path, body):
-    client, _ = admin
-    before = client.get("/stats").json()["passages"]
-    missing = client.request(method, path, json=body)
-    assert missing.status_code == 401 and missing.headers["www-authenticate"].startswith("Bearer")
-    assert "Bearer" in missing.json()["message"]
-    wrong = client.request(method, path, json=body, headers={"Authorization": "Bearer not-the-token"})
-    assert wrong.status_code == 403
-    basic = client.request(method, path, json=body, headers={"Authorization": f"Basic {TOKEN}"})
-    assert basic.status_code == 401
-    assert client.get("/stats").json()["passages"] == before  # nothing changed
 
 
 def test_add_replace_and_delete_a_speech_with_the_token(admin):
@@ -108,8 +65,3 @@ def test_reload_picks_up_a_version_written_by_another_process(admin, encoder, tm
     answer = client.post("/admin/reload", headers=AUTH).json()
     assert answer["reloaded"] is True and answer["index_version"] != first
     assert client.get("/speeches/" + quote(NEW_SPEECH["id"], safe="")).status_code == 200
-
-
-def test_a_short_admin_token_is_refused():
-    with pytest.raises(ValueError, match="at least 16"):
-        Settings(admin_token="short")

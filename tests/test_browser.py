@@ -19,13 +19,16 @@ from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from contextlib import contextmanager
+
 import pytest
 import uvicorn
 from playwright.sync_api import expect
 
 from service.app import create_app
+from service.settings import Settings
 
-from fixtures import ROOT, free_port
+from fixtures import HOSTILE_SPEECH, MARKUP, ROOT, free_port
 
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -56,12 +59,10 @@ def portals(tmp_path_factory):
     refused.shutdown()
 
 
-@pytest.fixture(scope="module")
-def live_service(store, encoder, portals):
-    """The real app under uvicorn on 127.0.0.1, allowing the first portal's origin."""
-    _, allowed_origin, _ = portals
+@contextmanager
+def _uvicorn(app):
+    """The app under uvicorn on 127.0.0.1, in a thread: its base URL."""
     port = free_port()
-    app = create_app(store.settings(allowed_origins=[allowed_origin]), encoder=encoder)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -72,6 +73,27 @@ def live_service(store, encoder, portals):
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def live_service(store, encoder, portals):
+    """The real app under uvicorn on 127.0.0.1, allowing the first portal's origin."""
+    _, allowed_origin, _ = portals
+    with _uvicorn(create_app(store.settings(allowed_origins=[allowed_origin]), encoder=encoder)) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def hostile_service(small_index, encoder, tmp_path_factory):
+    """A copy of the small index holding a speech with markup in every field, served live."""
+    from indexer.build import index_speeches
+    from indexer.sources.records import Speech
+
+    index_dir = tmp_path_factory.mktemp("hostile") / "index"
+    shutil.copytree(small_index, index_dir)
+    index_speeches([Speech.model_validate(HOSTILE_SPEECH)], index_dir, encoder)
+    with _uvicorn(create_app(Settings(index=index_dir, reload_interval=0), encoder=encoder)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -228,3 +250,46 @@ def test_embed_is_refused_to_a_portal_not_allowed(page, live_service, portals):
     # And the JSON API refuses this origin's scripts (no CORS header: the browser blocks the read).
     outcome = page.evaluate(f"fetch('{live_service}/search?q=palm+oil&k=1').then(() => 'read', () => 'blocked')")
     assert outcome == "blocked"
+
+
+def _watch_for_trouble(page, service: str) -> dict[str, list[str]]:
+    """What a page did that it should not: requests to other sites, policy violations, dialogs."""
+    seen: dict[str, list[str]] = {"outside": [], "refused": [], "dialogs": []}
+    page.on("request", lambda r: seen["outside"].append(r.url)
+            if not r.url.startswith((service, "data:", "blob:")) else None)
+    page.on("console", lambda m: seen["refused"].append(m.text)
+            if "Content Security Policy" in m.text or "Refused to" in m.text else None)
+    page.on("dialog", lambda d: (seen["dialogs"].append(d.message), d.dismiss()))
+    return seen
+
+
+def test_api_docs_render_from_the_service_alone_under_its_policy(page, live_service):
+    trouble = _watch_for_trouble(page, live_service)
+    page.goto(live_service + "/docs")
+    page.wait_for_selector(".opblock-summary-path")
+    assert "/search" in page.locator(".opblock-summary-path").all_inner_texts()
+    page.locator(".opblock-summary-path", has_text="/health").first.click()  # an operation opens
+    page.wait_for_selector(".opblock-body")
+    assert trouble == {"outside": [], "refused": [], "dialogs": []}
+
+
+def test_markup_in_indexed_fields_is_shown_as_text_and_never_runs(page, hostile_service):
+    trouble = _watch_for_trouble(page, hostile_service)
+    page.goto(hostile_service + "/?q=lighthouse+keepers+Farne+Islands")
+    page.wait_for_selector(".result")
+    card = page.locator(".result").first
+    assert card.get_attribute("data-id").startswith(HOSTILE_SPEECH["id"])
+    assert MARKUP in card.locator(".text").inner_text()
+    debate = card.locator(".debate").inner_text()
+    assert debate.startswith(HOSTILE_SPEECH["major_heading"]) and debate.endswith(HOSTILE_SPEECH["minor_heading"])
+    assert card.locator(".speaker").inner_text() == HOSTILE_SPEECH["speaker"]["name"]
+    assert card.locator(".citation").get_attribute("href") == HOSTILE_SPEECH["url"]
+    assert card.locator("script, img, svg, b").count() == 0  # no element came out of the text
+    assert page.evaluate("typeof window.pwned") == "undefined"
+    # Similar speeches shows the seed's speaker and debate as text too.
+    card.locator(".similar").click()
+    page.wait_for_selector("#status cite")
+    _settled(page)
+    assert "<script>" in page.locator("#status").inner_text()
+    assert page.locator("#status script, #status img").count() == 0
+    assert trouble == {"outside": [], "refused": [], "dialogs": []}

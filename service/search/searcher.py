@@ -93,7 +93,11 @@ class Searcher:
         # Shared by every Searcher of one service (old and new across a reload).
         self._encode_lock = encode_lock or threading.Lock()
         self._df: dict[str, int] = {}  # document frequency of words seen in queries
-        self.highlighter = Highlighter(self._encode_many)
+        # Given the locked encoder, not a method of this Searcher: a cycle
+        # back to it would keep a replaced Searcher (and its store) in memory
+        # until a garbage collection.
+        self.highlighter = Highlighter(self.locked_encoder().encode)
+        self.closed = False
         # Values a filter can usefully take here: an unknown section or party is
         # a mistake to report (422), not a question whose answer is "nothing".
         self.known_values = {
@@ -109,6 +113,11 @@ class Searcher:
     def locked_encoder(self) -> "LockedEncoder":
         """The model for other work (an admin write) that must take turns with the searches."""
         return LockedEncoder(self.encoder, self._encode_lock)
+
+    def close(self) -> None:
+        """Close the store (its connections, files and memory maps); the Searcher is not used afterwards."""
+        self.closed = True
+        self.index.close()
 
     @functools.cached_property
     def breakdown(self) -> dict:
@@ -131,10 +140,6 @@ class Searcher:
     def encode(self, text: str) -> np.ndarray:
         with self._encode_lock:
             return self.encoder.encode_query(text)
-
-    def _encode_many(self, texts: list[str]) -> np.ndarray:
-        with self._encode_lock:
-            return self.encoder.encode(texts)
 
     def highlight(self, page: SearchPage) -> list[PassageHighlight]:
         """The sentences of each hit that best match the page's query (or seed), and its matched words."""

@@ -69,6 +69,9 @@ class EmbeddedStore:
                 f"dimension {self.manifest.dimension}, {VECTORS} holds {self.vectors.ntotal} of dimension {self.vectors.d}"
             )
         self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []  # every thread's, for close()
+        self._connections_lock = threading.Lock()
+        self._closed = False
         self._selectors: dict = {}  # Where -> (allowed vec ids, selector or None)
         self._selectors_lock = threading.Lock()
         self._building: dict = {}  # Where -> lock held while one request works it out
@@ -96,7 +99,20 @@ class EmbeddedStore:
         pass  # files already open: nothing to lose contact with
 
     def close(self) -> None:
-        pass  # its per-thread SQLite connections and the memory map go when it is freed
+        """Close every thread's SQLite connection and unmap the vectors: the version's files are let go now.
+
+        Not left to the garbage collector: a replaced version's files are
+        deleted by a later build, and held open they would keep their disk
+        space and memory until a collection happened to run.
+        """
+        with self._connections_lock:
+            self._closed = True
+            connections, self._connections = self._connections, []
+        for db in connections:
+            db.close()
+        with self._selectors_lock:
+            self._selectors.clear()
+        self.vectors = None  # FAISS unmaps the file when its index is freed, which this does (the only reference)
 
     @contextlib.contextmanager
     def deadline(self, seconds: float) -> Iterator[None]:
@@ -116,14 +132,21 @@ class EmbeddedStore:
     def _db(self) -> sqlite3.Connection:
         # One read-only connection per thread: SQLite connections are not shared.
         db = getattr(self._local, "db", None)
-        if db is None:
+        if db is None or self._closed:
             uri = f"file:{self.path / METADATA}?mode=ro"
-            try:
-                db = sqlite3.connect(uri, uri=True, check_same_thread=False)
-                db.row_factory = sqlite3.Row
-                db.execute("SELECT 1 FROM passages LIMIT 1")
-            except sqlite3.DatabaseError as err:
-                raise StoreError(f"index {self.dir}: cannot read {METADATA}: {err}") from err
+            with self._connections_lock:
+                if self._closed:
+                    raise StoreError(f"index {self.dir}: version {self.version} has been closed")
+                db = None
+                try:
+                    db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+                    db.row_factory = sqlite3.Row
+                    db.execute("SELECT 1 FROM passages LIMIT 1")
+                except sqlite3.DatabaseError as err:
+                    if db is not None:
+                        db.close()
+                    raise StoreError(f"index {self.dir}: cannot read {METADATA}: {err}") from err
+                self._connections.append(db)
             self._local.db = db
         return db
 

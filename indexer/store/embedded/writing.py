@@ -167,11 +167,16 @@ class EmbeddedWriter:
                     raise StoreError(f"{err}{advice}") from err
                 check_model(self.previous.model, f"index {self.dir}", self.model)
         except BaseException:
-            self._lock.__exit__(None, None, None)
+            self.__exit__(None, None, None)
             raise
         return self
 
     def __exit__(self, *exc) -> None:
+        # Closed, not left to be freed: an SQLite connection is freed only by a
+        # garbage collection, and a service writing through the admin API would
+        # keep every replaced version's deleted file open until one ran.
+        if self.previous is not None:
+            self.previous.close()
         self._lock.__exit__(*exc)
 
     def _superseded(self, speech_ids: set[str], sittings: set[str]) -> tuple[list[int], list[Passage], dict]:
