@@ -51,6 +51,12 @@ DatabaseUrl = Annotated[
 ]
 
 
+def _progress(quiet: bool) -> Progress:
+    """A progress display on stderr (gone when done): what is under way, a bar, n of N, time taken."""
+    return Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=err, disable=quiet, transient=True)
+
+
 def _fail(message: str) -> None:
     err.print(f"[bold red]error:[/] {escape(message)}")
     raise typer.Exit(EXIT_FAILED)
@@ -87,7 +93,7 @@ def _open_searcher(index_dir: Path, database_url: Optional[str], model: str, use
         _fail(str(e))
 
 
-@app.command()
+@app.command()  # (long for its options: the body is three steps, set up, build, report)
 def index(
     sources: Annotated[list[Path], typer.Argument(help="Files or folders of ParlParse XML, contribution pages, JSONL or CSV, mixed.")],
     index_dir: IndexDir = Path("index"),
@@ -121,20 +127,14 @@ def index(
     except (ValueError, RuntimeError, OSError) as e:
         _fail(str(e))
 
-    progress = Progress(
-        TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=err, disable=quiet, transient=True,
-    )
+    progress = _progress(quiet)
 
     def wrap_files(files):
         files = list(files)
         with progress:
             yield from progress.track(files, description="reading files")
 
-    loading = Progress(
-        TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=err, disable=quiet, transient=True,
-    )
+    loading = _progress(quiet)
     task = loading.add_task("embedding and writing paragraphs", total=None)
 
     def report(done: int, total: int) -> None:
@@ -158,6 +158,11 @@ def index(
     finally:
         loading.stop()
 
+    _print_index_summary(summary, location, encoder.info.key, members)
+
+
+def _print_index_summary(summary, location, model_key: str, members: Optional[Path]) -> None:
+    """What an indexing run read, kept, embedded and skipped; exit 3 when something was skipped."""
     seconds = summary.seconds
     fresh = summary.passages_embedded - summary.passages_reused - summary.passages_cached
     err.print(
@@ -171,7 +176,7 @@ def index(
                   f"removed {summary.speeches_removed} that newer versions of their sittings no longer hold")
     err.print(
         f"{location}: {summary.passages} passages, {summary.speeches} speeches, "
-        f"model {encoder.info.key} (members data: {members or 'none'})"
+        f"model {model_key} (members data: {members or 'none'})"
     )
     if summary.superseded:
         err.print(f"left out {len(summary.superseded)} older versions of sitting days (a later version was read)")
@@ -218,10 +223,7 @@ def download(
         err.print(f"[bold red]error:[/] {escape(str(e))}")
         raise typer.Exit(EXIT_USAGE)
 
-    progress = Progress(
-        TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=err, disable=quiet, transient=True,
-    )
+    progress = _progress(quiet)
 
     def wrap_files(files):
         task = progress.add_task("downloading", total=len(files))
@@ -240,6 +242,11 @@ def download(
         err.print("interrupted: run the same command again to carry on where it stopped")
         raise typer.Exit(130)
 
+    _print_download_summary(plan, summary, base_url, dest, first, last, folders)
+
+
+def _print_download_summary(plan, summary, base_url: str, dest: Path, first: date, last: date, folders: list[str]) -> None:
+    """What a download fetched, found already there and failed; exit 1 when no folder could be listed, 3 when some failed."""
     if plan.folders_listed == 0:
         for problem in plan.failed_listings:
             err.print(f"  {escape(problem)}")
@@ -287,6 +294,8 @@ def serve(
     import uvicorn
     from pydantic import ValidationError
 
+    from indexer.sources.errors import validation_message
+
     from indexer.store import StoreError, open_store
     from indexer.store.base import check_model
     from service.app import create_app
@@ -312,10 +321,9 @@ def serve(
         settings = Settings(index=index_dir, model=model, database_url=location.database_url,
                             database_read_url=location.read_url,
                             **({"allowed_origins": allow_origin} if allow_origin else {}))
-    except ValidationError as e:
-        first = e.errors()[0]
-        option = "--allow-origin" if first["loc"] == ("allowed_origins",) else "HANSARD_" + str(first["loc"][0]).upper()
-        err.print(f"[bold red]error:[/] {option}: {escape(first['msg'].removeprefix('Value error, '))}")
+    except ValidationError as e:  # named as the user set it: the option, or the environment variable
+        option = "--allow-origin" if e.errors()[0]["loc"] == ("allowed_origins",) else f"HANSARD_{e.errors()[0]['loc'][0]}".upper()
+        err.print(f"[bold red]error:[/] {option}: {escape(validation_message(e.errors(), skip=e.errors()[0]['loc']))}")
         raise typer.Exit(EXIT_USAGE)
     # JSON log lines (one per request, with its id); the port opens at once and
     # /health says "loading" until the model and index are in memory.
@@ -470,8 +478,7 @@ def evaluate_command(
     if limit:
         judged = judged[:limit]
     searcher = _open_searcher(index_dir, database_url, model, use_cache=True)
-    progress = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), console=err, transient=True, disable=as_json)
+    progress = _progress(as_json)
     with progress:
         report = evaluate(searcher, judged, modes, level=level,
                           progress=lambda items: progress.track(items, description="evaluating"))
@@ -481,6 +488,9 @@ def evaluate_command(
         out.print(format_table(report), markup=False)
 
 
+HIGHLIGHT_FIELDS = {"highlights", "marks", "highlighted_by"}  # left out of --json where nothing was highlighted
+
+
 def _print_page(page, offset: int, as_json: bool, header: dict, highlights: Optional[list] = None) -> None:
     """Results as the API's JSON, or as text for a person: rank, speaker, date, citation, debate, passage.
 
@@ -488,9 +498,9 @@ def _print_page(page, offset: int, as_json: bool, header: dict, highlights: Opti
     """
     marked = highlights or [None] * len(page.hits)
     if as_json:
-        results = [{**hit.passage.model_dump(mode="json"), "score": round(hit.score, 6), "matches": hit.matches,
-                    **({"highlights": [vars(s) for s in found.sentences], "marks": found.marks,
-                        "highlighted_by": found.by} if found else {})}
+        from service.models import result_of
+
+        results = [result_of(hit, found).model_dump(mode="json", exclude=set() if found else HIGHLIGHT_FIELDS)
                    for hit, found in zip(page.hits, marked)]
         payload = {**header, "filters": page.filters.model_dump(mode="json"), "results": results}
         sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")

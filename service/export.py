@@ -1,4 +1,4 @@
-"""Results as a download: CSV or JSON Lines, one row per result, citation fields first."""
+"""Results as a download: CSV or JSON Lines, one row per result, citation fields first (from the API's own results)."""
 
 from __future__ import annotations
 
@@ -9,24 +9,26 @@ from typing import Literal
 
 from fastapi.responses import Response
 
+from service.models import Result
+
 ExportFormat = Literal["json", "csv", "jsonl"]
 FIELDS = ["date", "speaker", "party", "house", "debate", "reference", "citation", "url", "text",
           "score", "id", "speech_id", "person_id", "section", "time"]
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
 
 
-def export_row(hit) -> dict:
-    p = hit.passage
+def export_row(r: Result) -> dict:
+    """A result (service.models.result_of) flattened to the download's columns."""
     return {
-        "date": p.date.isoformat() if p.date else None, "speaker": p.speaker.name, "party": p.speaker.party,
-        "house": p.house, "debate": p.debate, "reference": p.reference, "citation": p.citation, "url": p.url,
-        "text": p.text, "score": round(hit.score, 6), "id": p.id, "speech_id": p.speech_id,
-        "person_id": p.speaker.person_id, "section": p.section, "time": p.time,
+        "date": r.date.isoformat() if r.date else None, "speaker": r.speaker.name, "party": r.speaker.party,
+        "house": r.house, "debate": r.debate, "reference": r.reference, "citation": r.citation, "url": r.url,
+        "text": r.text, "score": r.score, "id": r.id, "speech_id": r.speech_id,
+        "person_id": r.speaker.person_id, "section": r.section, "time": r.time,
     }
 
 
-def export_response(hits, fmt: ExportFormat, name: str) -> Response:
-    rows = [export_row(hit) for hit in hits]
+def export_response(results: list[Result], fmt: ExportFormat, name: str) -> Response:
+    rows = [export_row(r) for r in results]
     if fmt == "csv":
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=FIELDS)

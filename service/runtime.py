@@ -52,6 +52,7 @@ class ServiceState:
         self.version: Optional[str] = None  # the live version directory the searcher has open
         self.error: Optional[str] = None  # why loading failed, when it did
         self._reload_lock = threading.Lock()
+        self.write_lock = threading.Lock()  # admin writes, one at a time
         self._leases: dict[Searcher, int] = {}  # Searcher -> requests using it now
         self._lease_lock = threading.Lock()  # held to lease, to give back, and to swap Searchers
         self._encode_lock = threading.Lock()  # the model is used by one thread at a time

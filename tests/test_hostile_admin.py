@@ -120,7 +120,7 @@ def test_a_malformed_body_without_the_token_is_401_not_422(admin):
 @pytest.mark.parametrize("fields, said", [
     ({"column": {"volume": 3616655366409402449920}}, "body.speeches.0.column.volume: "),  # too large for SQLite: was a 500
     ({"column": {"start": 557, "end": 554}}, "body.speeches.0.column: "),
-    ({"reference": "99999999999 cc1-2"}, "body.speeches.0: Value error, reference '99999999999 cc1-2' is not"),
+    ({"reference": "99999999999 cc1-2"}, "body.speeches.0: reference '99999999999 cc1-2' is not"),
     ({"id": ""}, "body.speeches.0.id: "),
     ({"id": "   "}, "body.speeches.0.id: "),
     ({"procedural": "yes"}, "body.speeches.0.procedural: "),

@@ -6,7 +6,7 @@ from pydantic import ValidationError
 
 from service.app import create_app
 from service.settings import Settings
-from service.web import frame_ancestors
+from service.routes.pages import frame_ancestors
 
 PORTAL = "https://portal.example.org"
 

@@ -12,7 +12,7 @@ import re
 from typing import Optional
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictBool, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictBool, field_validator, model_validator
 
 from indexer.sources.normalise import normalise_time
 from indexer.sources.references import Column, parse_reference
@@ -41,14 +41,6 @@ def web_url(value: Optional[str]) -> Optional[str]:
     if parts.scheme.lower() not in URL_SCHEMES or not parts.hostname:
         return None
     return value
-
-
-def describe(err: ValidationError) -> str:
-    """A record's first validation problem as "field: message (and N more)"."""
-    first = err.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]) or "record"
-    more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
-    return f"{where}: {first['msg'].removeprefix('Value error, ')}{more}"
 
 
 class Speaker(BaseModel):

@@ -19,6 +19,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from embeddings.encoder import Encoder
+from indexer.sources.errors import validation_message
 from indexer.sources.records import Passage
 from indexer.store import FACET_NAMES, Location, Store, Where, open_store
 from indexer.store.base import Filters, check_model, fts_phrase
@@ -205,13 +206,11 @@ class Searcher:
         try:
             inline = Filters.model_validate(parsed.filters)
         except ValidationError as err:
-            first = err.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "filter"
-            raise QueryError("q", f"inline filter {where}: {first['msg']}") from err
+            raise QueryError("q", "inline filter " + validation_message(err.errors(), default_field="filter")) from err
         try:
             merged = inline.merged(given)
-        except ValidationError as err:  # e.g. an inline from: after the date_to parameter
-            raise QueryError("date_from", err.errors()[0]["msg"].removeprefix("Value error, ")) from err
+        except ValidationError as err:  # e.g. an inline from: after the date_to parameter (no location: just the message)
+            raise QueryError("date_from", validation_message(err.errors())) from err
         self.check_known(merged)
         return merged
 

@@ -11,8 +11,8 @@ from typing import Callable, Iterator
 
 from pydantic import ValidationError
 
-from indexer.sources.errors import SourceError
-from indexer.sources.records import Speech, describe
+from indexer.sources.errors import SourceError, validation_message
+from indexer.sources.records import Speech
 
 
 def looks_like_jsonl(head: str) -> bool:
@@ -26,4 +26,5 @@ def read_jsonl(path: Path, text: str, report: Callable[[SourceError], None]) -> 
         try:
             yield Speech.model_validate_json(line)
         except ValidationError as err:
-            report(SourceError(path, f"invalid speech record: {describe(err)}", line=number))
+            problem = validation_message(err.errors(), count_more=True, default_field="line")
+            report(SourceError(path, f"invalid speech record: {problem}", line=number))

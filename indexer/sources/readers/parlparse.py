@@ -21,11 +21,11 @@ from typing import Callable, Iterator, Optional
 from lxml import etree
 from pydantic import ValidationError
 
-from indexer.sources.errors import SourceError, SourceWarning, SupersededFile
+from indexer.sources.errors import SourceError, SourceWarning, SupersededFile, validation_message
 from indexer.sources.members import MemberDirectory
 from indexer.sources.readers.encoding import decode_strict, xml_text_codec
 from indexer.sources.normalise import clean_text, normalise_time
-from indexer.sources.records import Paragraph, Speaker, Speech, describe
+from indexer.sources.records import Paragraph, Speaker, Speech
 from indexer.sources.references import Column
 from indexer.sources.references import parse_colnum
 
@@ -104,7 +104,8 @@ def read_parlparse(
         try:
             speech = _speech(path, el, element, elements[i + 1 :], house, major, minor, members)
         except ValidationError as err:  # one bad record (an over-long id, say), not a bad file
-            report(SourceError(path, f"{element.tag} {(el.get('id') or '')[:100]!r} skipped: {describe(err)}", line=el.sourceline))
+            problem = validation_message(err.errors(), count_more=True, default_field="record")
+            report(SourceError(path, f"{element.tag} {(el.get('id') or '')[:100]!r} skipped: {problem}", line=el.sourceline))
             continue
         if speech is not None:
             yield speech
