@@ -22,7 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from fixtures import ADMIN_TOKEN, BACKENDS, DATA, MEMBERS, SMALL_SLICE, XML, StoreUnderTest
+from fixtures import ADMIN_TOKEN, STORE_KINDS, DATA, MEMBERS, SMALL_SLICE, XML, StoreUnderTest
 
 # Taken out of the environment: nothing in the tests (an embedded-store
 # service, a CLI subprocess) may pick it up unless given it on purpose.
@@ -161,7 +161,7 @@ def small_database(databases, encoder, members) -> str:
     return url
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
+@pytest.fixture(scope="session", params=STORE_KINDS)
 def store(request, small_index) -> StoreUnderTest:
     """SMALL_SLICE in each store in turn; tests must not change it (see writable_store)."""
     if request.param == "embedded":
@@ -173,7 +173,7 @@ def store(request, small_index) -> StoreUnderTest:
 @pytest.fixture
 def writable_store(store, tmp_path, request) -> StoreUnderTest:
     """A private copy of the store's SMALL_SLICE, for a test that writes."""
-    if store.backend == "embedded":
+    if store.kind == "embedded":
         index_dir = tmp_path / "index"
         shutil.copytree(store.index_dir, index_dir)
         return StoreUnderTest("embedded", index_dir=index_dir)
@@ -185,7 +185,7 @@ def writable_store(store, tmp_path, request) -> StoreUnderTest:
 @pytest.fixture
 def empty_store(store, tmp_path, request) -> StoreUnderTest:
     """A store of the same kind holding nothing yet (the CLI or a build fills it)."""
-    if store.backend == "embedded":
+    if store.kind == "embedded":
         return StoreUnderTest("embedded", index_dir=tmp_path / "index")
     return StoreUnderTest("postgres", index_dir=tmp_path / "index", database_url=request.getfixturevalue("databases").create())
 

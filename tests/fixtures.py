@@ -30,7 +30,7 @@ CONTRIBUTION_PAGE = DATA / "contribution-pages" / "procurement-bill-hl-823-cc554
 # written statements).
 SMALL_SLICE = [CONTRIBUTION_PAGE, XML / "2009-10_westminhall", XML / "2009-10_wms"]
 
-BACKENDS = ["embedded", "postgres"]  # the stores the API and CLI tests run on
+STORE_KINDS = ["embedded", "postgres"]  # the stores the API and CLI tests run on
 
 
 def free_port() -> int:
@@ -46,7 +46,7 @@ def free_port() -> int:
 class StoreUnderTest:
     """One of the two stores, holding SMALL_SLICE: what to tell the service and the CLI to use it."""
 
-    backend: str
+    kind: str  # embedded or postgres
     index_dir: Optional[Path] = None
     database_url: Optional[str] = None
 

@@ -38,7 +38,7 @@ def test_add_replace_and_delete_a_speech_with_the_token(admin):
     assert client.get("/speeches/" + quote(NEW_SPEECH["id"], safe="")).status_code == 404
     assert client.get("/stats").json()["passages"] == before["passages"]
     assert client.delete("/admin/speeches/" + quote(NEW_SPEECH["id"], safe=""), headers=AUTH).status_code == 404
-    if target.backend == "embedded":  # only the index directory was written to: its live version and nothing stray
+    if target.kind == "embedded":  # only the index directory was written to: its live version and nothing stray
         assert sorted(p.name for p in target.index_dir.iterdir() if not p.name.startswith("v-")) == [".lock", "CURRENT"]
 
 

@@ -102,7 +102,7 @@ def test_stats(client, store, encoder):
     body = client.get("/stats").json()
     assert body["passages"] > 500 and 0 < body["speeches"] < body["passages"]
     assert body["model"] == {"name": "all-MiniLM-L6-v2", "version": encoder.info.version, "dimension": 384}
-    assert body["index_type"] == {"embedded": "flat-ip", "postgres": "pgvector-hnsw-ip"}[store.backend]
+    assert body["index_type"] == {"embedded": "flat-ip", "postgres": "pgvector-hnsw-ip"}[store.kind]
     assert set(body["houses"]) == {"commons", "lords"}
     assert {"westminhall", "wms", "grand-committee"} <= set(body["sections"])
     assert sum(body["houses"].values()) == body["passages"]

@@ -10,7 +10,7 @@ import time
 import httpx
 import pytest
 
-from fixtures import BACKENDS, SMALL_SLICE, XML, StoreUnderTest, free_port
+from fixtures import STORE_KINDS, SMALL_SLICE, XML, StoreUnderTest, free_port
 
 HS2_QUERY = "Chinese surveillance cameras bought for HS2"
 
@@ -21,7 +21,7 @@ def hansard_search(*args, cache_dir, env=None, timeout=300):
     return subprocess.run([command, *map(str, args)], capture_output=True, text=True, env=environment, timeout=timeout)
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
+@pytest.fixture(scope="module", params=STORE_KINDS)
 def cli_index(request, tmp_path_factory, cache_dir):
     """Indexed by the CLI into each store: the contribution page plus two days of other debates."""
     if request.param == "embedded":
@@ -67,7 +67,7 @@ def test_search_prints_speaker_and_reference(cli_index, cache_dir):
 
 
 def test_search_of_a_missing_index_fails_clearly(store, tmp_path, cache_dir, request):
-    if store.backend == "embedded":
+    if store.kind == "embedded":
         missing = ["--index", tmp_path / "nowhere"]
     else:
         missing = ["--database-url", request.getfixturevalue("databases").url_of("nowhere_at_all")]

@@ -259,7 +259,7 @@ def test_fifty_admin_writes_leave_memory_and_open_files_flat(admin):
     opened = len(os.listdir("/proc/self/fd")) - descriptors
     assert opened <= 3, f"{opened} more open file descriptors after 49 more writes"
     assert grown_kb < 10 * 1024, f"resident memory grew by {grown_kb / 1024:.0f} MB over 49 writes"
-    if target.backend == "embedded":
+    if target.kind == "embedded":
         index = str(target.index_dir.resolve())
         stale = {link for link in _open_files() if link.startswith(index) and not os.path.exists(link.removesuffix(" (deleted)"))}
         assert not stale, f"files of removed versions still open: {sorted(stale)[:5]}"

@@ -38,7 +38,7 @@ def test_health_says_searchable_with_the_version_served(client, store):
     assert body["status"] == "ok" and body["up"] and body["searchable"]
     assert body["passages"] == client.get("/stats").json()["passages"]
     assert body["index_version"] == open_store(store.location).live_version()
-    assert body["index_version"].startswith("v-" if store.backend == "embedded" else "generation-")
+    assert body["index_version"].startswith("v-" if store.kind == "embedded" else "generation-")
 
 
 def test_metrics_count_requests_by_route_and_report_the_index(client):
@@ -115,7 +115,7 @@ def test_health_tells_loading_from_searchable_from_failed(make_client, store, mo
         time.sleep(0.05)
     assert client.get("/search", params={"q": "palm oil"}).status_code == 200
 
-    if store.backend == "embedded":
+    if store.kind == "embedded":
         missing = StoreUnderTest("embedded", index_dir=tmp_path / "nothing-here")
     else:
         missing = StoreUnderTest("postgres", database_url=request.getfixturevalue("databases").url_of("nothing_here"))

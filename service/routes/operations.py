@@ -19,7 +19,7 @@ def health(state: State) -> JSONResponse:
     with state.lease(required=False) as loaded:
         if loaded is not None:
             try:
-                loaded.index.ping()  # on PostgreSQL: is the database answering now?
+                loaded.ping()
             except StoreUnavailable as err:
                 problem = str(err)
         passages = loaded.total if loaded is not None else None
@@ -42,7 +42,7 @@ def prometheus_metrics(state: State) -> Response:
 @router.get("/stats", response_model=StatsResponse)
 def stats(s: Leased) -> StatsResponse:
     """What the index holds and which model made it."""
-    manifest = s.index.manifest
+    manifest = s.description
     return StatsResponse(
         passages=manifest.passages,
         speeches=manifest.speeches,

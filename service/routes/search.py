@@ -79,6 +79,7 @@ def search(
             facets=counts, facets_over=over, results=results_of(page, s.highlight(page) if highlight else None),
         )
 
+
 @router.get("/similar", response_model=SimilarResponse, responses={**EXPORT_RESPONSES, 404: {"model": ErrorResponse}})
 def similar(
     s: Leased,

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from embeddings.encoder import Encoder
 from indexer.sources.errors import validation_message
 from indexer.sources.records import Passage
-from indexer.store import FACET_NAMES, Location, Store, Where, open_store
+from indexer.store import FACET_NAMES, Location, Store, StoreDescription, Where, open_store
 from indexer.store.base import Filters, check_model, fts_phrase
 from service.search.highlight import Highlighter, PassageHighlight
 from service.search.query import ParsedQuery, parse_query
@@ -114,6 +114,15 @@ class Searcher:
     def locked_encoder(self) -> "LockedEncoder":
         """The model for other work (an admin write) that must take turns with the searches."""
         return LockedEncoder(self.encoder, self._encode_lock)
+
+    @property
+    def description(self) -> StoreDescription:
+        """What the store holds and which model made it (for /stats and /health)."""
+        return self.index.manifest
+
+    def ping(self) -> None:
+        """StoreUnavailable unless the store answers now (on PostgreSQL: is the database up?)."""
+        self.index.ping()
 
     def close(self) -> None:
         """Close the store (its connections, files and memory maps); the Searcher is not used afterwards."""

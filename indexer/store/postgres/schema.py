@@ -2,7 +2,7 @@
 
 Selected by a database URL (`HANSARD_DATABASE_URL`, `--database-url`); the
 embedded store (`indexer.store`) is the default. Both implement
-`indexer.backend.Store`, so the search above cannot tell them apart.
+`indexer.store.base.Store`, so the search above cannot tell them apart.
 
 Schema (see MIGRATIONS; `hansard-search migrate` applies them, and so does
 every indexing run):
