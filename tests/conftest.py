@@ -13,6 +13,9 @@ Tests that index or write get databases of their own on that server.
 from __future__ import annotations
 
 import itertools
+import threading
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 import os
 import shutil
 import uuid
@@ -22,7 +25,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from fixtures import ADMIN_TOKEN, STORE_KINDS, DATA, MEMBERS, SMALL_SLICE, XML, StoreUnderTest
+from fixtures import (ADMIN_TOKEN, CHROMIUM, CHROMIUM_ARGS, DATA, MEMBERS, SMALL_SLICE, STORE_KINDS, XML, StoreUnderTest,
+                      free_port, uvicorn_app)
 
 # Taken out of the environment: nothing in the tests (an embedded-store
 # service, a CLI subprocess) may pick it up unless given it on purpose.
@@ -200,3 +204,61 @@ def admin(writable_store, encoder):
     app = create_app(writable_store.settings(admin_token=ADMIN_TOKEN, reload_interval=0), encoder=encoder)
     with TestClient(app) as client:
         yield client, writable_store
+
+
+# ---------------------------------------------------------------- the browser tests
+
+
+class _Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def _serve_folder(folder: Path):
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), partial(_Quiet, directory=str(folder)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@pytest.fixture(scope="module")
+def portals(tmp_path_factory):
+    """Two portal sites on other origins: (allowed origin, refused origin), served until the module ends."""
+    folder = tmp_path_factory.mktemp("portal")
+    allowed, refused = _serve_folder(folder), _serve_folder(folder)
+    yield folder, f"http://localhost:{allowed.server_port}", f"http://localhost:{refused.server_port}"
+    allowed.shutdown()
+    refused.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium, headless, driven by Playwright (one a module)."""
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).exists(), f"Chromium not found at {CHROMIUM}: apt-get install chromium (.ci/run does)"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh browser page; the test fails if the page's JavaScript raised."""
+    context = browser.new_context(viewport={"width": 1100, "height": 900}, accept_downloads=True)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    yield page
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+@pytest.fixture(scope="module")
+def live_service(store, encoder, portals):
+    """The real app (each store) under uvicorn on 127.0.0.1, allowing the first portal's origin."""
+    _, allowed_origin, _ = portals
+    from service.app import create_app
+
+    with uvicorn_app(create_app(store.settings(allowed_origins=[allowed_origin]), encoder=encoder)) as url:
+        yield url

@@ -13,74 +13,19 @@ import csv
 import io
 import os
 import shutil
-import threading
-import time
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from contextlib import contextmanager
 
 import pytest
-import uvicorn
 from playwright.sync_api import expect
 
 from service.app import create_app
 from service.settings import Settings
 
-from fixtures import HOSTILE_SPEECH, MARKUP, ROOT, free_port
+from fixtures import HOSTILE_SPEECH, MARKUP, ROOT, uvicorn_app
 
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-# Chromium's own calls home are refused by a closed network; these keep it quiet and fast.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 SCREENSHOTS = ROOT / "docs" if os.environ.get("HANSARD_UPDATE_SCREENSHOTS") else None
-
-
-class _Quiet(SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-def _serve_folder(folder: Path):
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), partial(_Quiet, directory=str(folder)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
-
-
-@pytest.fixture(scope="module")
-def portals(tmp_path_factory):
-    """Two portal sites on other origins: (allowed origin, refused origin), served until the module ends."""
-    folder = tmp_path_factory.mktemp("portal")
-    allowed, refused = _serve_folder(folder), _serve_folder(folder)
-    yield folder, f"http://localhost:{allowed.server_port}", f"http://localhost:{refused.server_port}"
-    allowed.shutdown()
-    refused.shutdown()
-
-
-@contextmanager
-def _uvicorn(app):
-    """The app under uvicorn on 127.0.0.1, in a thread: its base URL."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def live_service(store, encoder, portals):
-    """The real app under uvicorn on 127.0.0.1, allowing the first portal's origin."""
-    _, allowed_origin, _ = portals
-    with _uvicorn(create_app(store.settings(allowed_origins=[allowed_origin]), encoder=encoder)) as url:
-        yield url
 
 
 @pytest.fixture(scope="module")
@@ -92,30 +37,8 @@ def hostile_service(small_index, encoder, tmp_path_factory):
     index_dir = tmp_path_factory.mktemp("hostile") / "index"
     shutil.copytree(small_index, index_dir)
     index_speeches([Speech.model_validate(HOSTILE_SPEECH)], index_dir, encoder)
-    with _uvicorn(create_app(Settings(index=index_dir, reload_interval=0), encoder=encoder)) as url:
+    with uvicorn_app(create_app(Settings(index=index_dir, reload_interval=0), encoder=encoder)) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    assert Path(CHROMIUM).exists(), f"Chromium not found at {CHROMIUM}: apt-get install chromium (.ci/run does)"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1100, "height": 900}, accept_downloads=True)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda err: errors.append(str(err)))
-    yield page
-    context.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
 
 
 def _settled(page) -> None:
