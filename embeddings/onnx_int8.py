@@ -16,6 +16,7 @@ project, so a fresh install can always build the file.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import uuid
@@ -33,6 +34,40 @@ _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 def int8_model_path(model_cache: Path, model_key: str) -> Path:
     return model_cache / f"{model_key.replace('/', '_')}.int8.onnx"
+
+
+class _Drop(logging.Filter):
+    """Drops the log records whose message starts with one of `starts`; lets every other through."""
+
+    def __init__(self, *starts: str):
+        super().__init__()
+        self.starts = starts
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(self.starts)
+
+
+@contextlib.contextmanager
+def _without_notes(logger: logging.Logger, *starts: str):
+    """Silence exactly these messages of one logger for the block (a first index printed them as warnings).
+
+    The root logger gets a do-nothing handler meanwhile: onnxruntime logs through `logging.warning`,
+    which would otherwise configure the root logger for the rest of the process."""
+    drop, keep_root_bare = _Drop(*starts), logging.NullHandler()
+    logger.addFilter(drop)
+    logging.getLogger().addHandler(keep_root_bare)
+    try:
+        yield
+    finally:
+        logging.getLogger().removeHandler(keep_root_bare)
+        logger.removeFilter(drop)
+
+
+# Notes the first export printed that mean nothing to a user: torch's exporter skipping the ops of
+# torchvision (not installed, not needed: a text model), and onnxruntime's advice to run its shape
+# pre-processing first (it changes nothing for this model's dynamic quantisation).
+_TORCHVISION_NOTE = ("torch.onnx._internal.exporter._registration", "torchvision is not installed")
+_PREPROCESS_NOTE = ("", "Please consider to run pre-processing before quantization")  # the root logger
 
 
 def export_int8(sentence_transformer, destination: Path) -> Path:
@@ -59,8 +94,8 @@ def export_int8(sentence_transformer, destination: Path) -> Path:
     work.mkdir()
     try:
         fp32 = work / "model.onnx"
-        with warnings.catch_warnings():  # the exporter's notes on axis names and deprecations
-            warnings.simplefilter("ignore")
+        with warnings.catch_warnings(), _without_notes(logging.getLogger(_TORCHVISION_NOTE[0]), _TORCHVISION_NOTE[1]):
+            warnings.simplefilter("ignore")  # the exporter's notes on axis names and deprecations
             program = torch.onnx.export(
                 LastHiddenState(transformer).eval(), tuple(example[name] for name in _INPUTS), dynamo=True,
                 input_names=list(_INPUTS), output_names=["last_hidden_state"],
@@ -68,7 +103,8 @@ def export_int8(sentence_transformer, destination: Path) -> Path:
             )
         program.save(str(fp32))
         int8 = work / "model.int8.onnx"
-        quantize_dynamic(str(fp32), str(int8), per_channel=True, weight_type=QuantType.QInt8)
+        with _without_notes(logging.getLogger(_PREPROCESS_NOTE[0]), _PREPROCESS_NOTE[1]):
+            quantize_dynamic(str(fp32), str(int8), per_channel=True, weight_type=QuantType.QInt8)
         os.replace(int8, destination)
     finally:
         for leftover in work.iterdir():

@@ -19,6 +19,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from embeddings.encoder import Encoder
 from service.errors import install_error_handlers
 from service.guard import RequestGuard
+from service.mcp import McpEndpoint
 from service.models import ErrorResponse
 from service.observability import Metrics, observe_requests
 from service.routes import admin, operations, records, search
@@ -43,11 +44,12 @@ def create_app(settings: Optional[Settings] = None, encoder: Optional[Encoder] =
     settings = settings or Settings()
     metrics = Metrics()
     state = ServiceState(settings, encoder, metrics)
+    mcp = McpEndpoint(state, max_body_bytes=int(settings.max_body_mb * MB))  # the MCP server, read-only always
     app = FastAPI(
         title="hansard-search",
         summary="Semantic search over UK Parliament debates, with speaker, date and Hansard column references.",
         version="0.1.0",
-        lifespan=_lifespan(state, load_in_background),
+        lifespan=_lifespan(state, load_in_background, mcp),
         docs_url=None,  # /docs is served by web_router, from local files
         redoc_url=None,
         responses={
@@ -73,12 +75,13 @@ def create_app(settings: Optional[Settings] = None, encoder: Optional[Encoder] =
         app.include_router(admin.router)
     for routes in (search, records, operations):
         app.include_router(routes.router)
+    app.router.add_route("/mcp", mcp, include_in_schema=False)  # streamable HTTP (service/mcp.py)
     app.mount("/static/swagger", swagger_files(), name="swagger")
     app.mount("/static", static_files(), name="static")
     return app
 
 
-def _lifespan(state: ServiceState, load_in_background: bool):
+def _lifespan(state: ServiceState, load_in_background: bool, mcp: McpEndpoint):
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         if load_in_background:
@@ -91,7 +94,8 @@ def _lifespan(state: ServiceState, load_in_background: bool):
         else:
             state.load()
         state.start_watching()
-        yield
+        async with mcp.running():  # the MCP transport's task group, for the app's life
+            yield
         state.stop()
 
     return lifespan

@@ -5,11 +5,14 @@ encoding, do not change it); 3 indexed, but some files or records were
 skipped (listed with their reasons); 1 failed, nothing changed; 2 bad usage;
 130 interrupted, nothing changed. Of `download`, likewise: 0 every file fetched or already there;
 3 some files (or folder listings) failed; 1 no folder could be listed at all.
+Of `eval`: 0 measured (a warning when some queries' judged documents are not in
+the index); 1 none of them is in the index, so the figures measure nothing.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from datetime import date
 from pathlib import Path
@@ -25,6 +28,31 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from embeddings.encoder import DEFAULT_MODEL, MODELS
 
 EXIT_OK, EXIT_FAILED, EXIT_SKIPPED, EXIT_USAGE = 0, 1, 3, 2
+
+
+def _plain_help_labels() -> None:
+    """Help as a user reads it: typer 0.29 labels every flag `<bool>` (`--help <bool>`), an argument by its
+    Python type (`<list[Path]>`), and writes a required argument `{sources}...` in the usage line.
+    Here a flag takes no value, so it has no label; an argument is named in capitals: `SOURCES...`, `[QUERY]`."""
+    from typer.core import TyperArgument, TyperOption
+
+    option_label = TyperOption.display_type_rich
+
+    def label(self, ctx):  # a repeatable option takes one value at a time: <str>, not <list[str]>
+        return None if self.is_flag else re.sub(r"list\[(.*)\]", r"\1", option_label(self, ctx) or "") or None
+
+    TyperOption.display_type_rich = label
+    TyperArgument.display_type_rich = lambda self, ctx: None
+
+    def usage_name(self) -> str:
+        name = (self.metavar or self.name or "").upper() + ("..." if self.nargs != 1 else "")
+        return name if self.required else f"[{name}]"
+
+    TyperArgument._usage_display_name = usage_name
+    TyperArgument.display_name_raw = property(lambda self: self.metavar or (self.name or "").upper())
+
+
+_plain_help_labels()
 
 app = typer.Typer(
     name="hansard-search",
@@ -290,7 +318,7 @@ def serve(
         "--database-read-url", envvar="HANSARD_DATABASE_READ_URL", show_envvar=False,
         help="With --database-url: a read-only replica that takes every query (default: $HANSARD_DATABASE_READ_URL).")] = None,
 ) -> None:
-    """Serve the index (or the PostgreSQL store) over HTTP: the search page at /, API docs at /docs."""
+    """Serve the index (or the PostgreSQL store) over HTTP: the search page at /, API docs at /docs, MCP at /mcp."""
     import uvicorn
     from pydantic import ValidationError
 
@@ -419,6 +447,41 @@ def similar(
 
 
 @app.command()
+def mcp(
+    index_dir: IndexDir = Path("index"),
+    model: ModelName = DEFAULT_MODEL,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Serve the index to an AI assistant over stdio (MCP: search, similar, speeches, passages); read-only.
+
+    For desktop assistants, which start this command themselves: stdout carries
+    only the protocol's messages, logs go to stderr. The same tools are served
+    over HTTP at /mcp by `serve`.
+    """
+    import contextlib
+
+    from indexer.store import StoreError
+    from service.mcp import run_stdio
+    from service.observability import Metrics, configure_logging
+    from service.runtime import ServiceState
+    from service.settings import Settings
+
+    configure_logging("warning")  # JSON lines on stderr
+    location = _location(index_dir, database_url)
+    state = ServiceState(Settings(index=index_dir, model=model, database_url=location.database_url), None, Metrics())
+    try:
+        with contextlib.redirect_stdout(sys.stderr):  # whatever loading prints, not onto the protocol's stream
+            state.load()
+    except (StoreError, ValueError, RuntimeError, OSError) as e:
+        _fail(str(e))
+    state.start_watching()  # a newer index version is loaded while serving, as `serve` does
+    try:
+        run_stdio(state)
+    finally:
+        state.stop()
+
+
+@app.command()
 def migrate(
     database_url: DatabaseUrl = None,
     model: ModelName = DEFAULT_MODEL,
@@ -486,6 +549,15 @@ def evaluate_command(
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
     else:
         out.print(format_table(report), markup=False)
+    present, asked = report["judged_in_index"], report["queries"]
+    if present < asked:
+        # Zeros from an index that lacks the judged answers measure nothing: say so, on stderr.
+        what = "none" if present == 0 else f"only {present}"
+        err.print(f"[bold yellow]warning:[/] {what} of the {asked} queries have a judged {level} in this index, "
+                  f"so the others score 0 whatever the ranking: index the data the judgements were made on "
+                  f"(--level {level} reads the qrels' ids as {level} ids)")
+        if present == 0:
+            raise typer.Exit(EXIT_FAILED)
 
 
 HIGHLIGHT_FIELDS = {"highlights", "marks", "highlighted_by"}  # left out of --json where nothing was highlighted

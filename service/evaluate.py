@@ -6,6 +6,10 @@ too) are removed from that query's ranking before it is scored.
 Qrels: TSV `query-id  corpus-id  score` with a header line; corpus ids are
 passage ids (`--level passage`) or speech ids (`--level speech`, where a
 speech ranks by its best passage).
+
+A query can only score when at least one of its judged documents is in the
+index: `evaluate` counts those (`judged_in_index`), so an index built from
+other data than the judgements' (all zeros) is told apart from a bad ranking.
 """
 
 from __future__ import annotations
@@ -109,6 +113,18 @@ def ranking(searcher: Searcher, query: EvalQuery, mode: str, level: Level, vecto
     return [hit.passage.speech_id if level == "speech" else hit.passage.id for hit in page.hits]
 
 
+def judged_in_index(searcher: Searcher, queries: list[EvalQuery], level: Level = "speech") -> int:
+    """How many of the queries have at least one judged-relevant document in the index."""
+    present: dict[str, bool] = {}
+
+    def held(doc: str) -> bool:
+        if doc not in present:
+            present[doc] = bool(searcher.speech(doc)) if level == "speech" else searcher.passage(doc) is not None
+        return present[doc]
+
+    return sum(1 for q in queries if any(held(doc) for doc in q.relevant))
+
+
 def evaluate(
     searcher: Searcher,
     queries: list[EvalQuery],
@@ -120,7 +136,8 @@ def evaluate(
     progress = progress or (lambda items: items)
     # Embed every query once, in batches, and reuse the vectors in every mode.
     vectors = searcher.encoder.encode([q.text for q in queries], progress=False) if queries else []
-    report: dict = {"level": level, "queries": len(queries), "modes": {}, "per_query": {}}
+    report: dict = {"level": level, "queries": len(queries),
+                    "judged_in_index": judged_in_index(searcher, queries, level), "modes": {}, "per_query": {}}
     for mode in modes:
         per_query = {}
         for i in progress(range(len(queries))):

@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from service.models import Result
 
 ExportFormat = Literal["json", "csv", "jsonl"]
+SearchFormat = Literal["json", "csv", "jsonl", "atom"]  # /search also answers as an Atom feed (service/feeds.py)
 FIELDS = ["date", "speaker", "party", "house", "debate", "reference", "citation", "url", "text",
           "score", "id", "speech_id", "person_id", "section", "time"]
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}

@@ -122,6 +122,11 @@ EXPORT_RESPONSES = {200: {"content": {
     "text/csv": {"schema": {"type": "string"}, "example": "date,speaker,party,house,debate,reference,citation,url,text,...\n"},
     "application/x-ndjson": {"schema": {"type": "string"}, "example": '{"date": "2009-10-27", "speaker": "David Drew", ...}\n'},
 }}}
+# /search also answers format=atom with an Atom feed (service/feeds.py).
+SEARCH_RESPONSES = {200: {"content": {
+    **EXPORT_RESPONSES[200]["content"],
+    "application/atom+xml": {"schema": {"type": "string"}, "example": '<feed xmlns="http://www.w3.org/2005/Atom">...</feed>'},
+}}}
 
 
 MAX_SPEECHES_PER_WRITE = 1_000

@@ -28,6 +28,11 @@ class Settings(BaseSettings):
     # browser (CORS) and frame /embed. Default: none. Comma- or space-separated
     # in HANSARD_ALLOWED_ORIGINS; "*" allows any.
     allowed_origins: Annotated[list[str], NoDecode] = []
+    # Host names (host or host:port) that the MCP endpoint at /mcp answers
+    # besides this machine's (localhost, 127.0.0.1, [::1]): a check against
+    # DNS rebinding. Comma- or space-separated in HANSARD_MCP_ALLOWED_HOSTS;
+    # "*" turns the check off (behind a proxy that checks Host itself).
+    mcp_allowed_hosts: Annotated[list[str], NoDecode] = []
     # At most this many searches run at once (more only queue for the CPU);
     # a request that waits longer than queue_timeout for a slot gets 503.
     max_concurrent_searches: int = Field(default=4, ge=1, le=256)  # HANSARD_MAX_CONCURRENT_SEARCHES
@@ -65,6 +70,13 @@ class Settings(BaseSettings):
             if origin != "*" and not _ORIGIN.match(origin):
                 raise ValueError(f"allowed origin {origin!r} is not scheme://host[:port] (no path), nor *")
         return origins
+
+    @field_validator("mcp_allowed_hosts", mode="before")
+    @classmethod
+    def _hosts(cls, value):
+        if isinstance(value, str):
+            value = value.replace(",", " ").split()
+        return [str(host).strip() for host in value or [] if str(host).strip()]
 
     @field_validator("admin_token", mode="before")
     @classmethod

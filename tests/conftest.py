@@ -25,7 +25,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from fixtures import (ADMIN_TOKEN, CHROMIUM, CHROMIUM_ARGS, DATA, MEMBERS, SMALL_SLICE, STORE_KINDS, XML, StoreUnderTest,
+from fixtures import (ADMIN_AUTH, ADMIN_TOKEN, CHROMIUM, CHROMIUM_ARGS, DATA, HOSTILE_SPEECH, MEMBERS, SMALL_SLICE, STORE_KINDS,
+                      XML, StoreUnderTest,
                       free_port, uvicorn_app)
 
 # Taken out of the environment: nothing in the tests (an embedded-store
@@ -204,6 +205,20 @@ def admin(writable_store, encoder):
     app = create_app(writable_store.settings(admin_token=ADMIN_TOKEN, reload_interval=0), encoder=encoder)
     with TestClient(app) as client:
         yield client, writable_store
+
+
+@pytest.fixture
+def hostile(writable_store, encoder):
+    """A copy of the small index (in each store) holding a speech with markup in every field."""
+    from fastapi.testclient import TestClient
+
+    from service.app import create_app
+
+    app = create_app(writable_store.settings(admin_token=ADMIN_TOKEN, reload_interval=0), encoder=encoder)
+    with TestClient(app) as client:
+        added = client.post("/admin/speeches", json={"speeches": [HOSTILE_SPEECH]}, headers=ADMIN_AUTH)
+        assert added.status_code == 200, added.text
+        yield client
 
 
 # ---------------------------------------------------------------- the browser tests

@@ -22,7 +22,7 @@ from playwright.sync_api import expect
 from service.app import create_app
 from service.settings import Settings
 
-from fixtures import HOSTILE_SPEECH, MARKUP, ROOT, uvicorn_app
+from fixtures import HOSTILE_SPEECH, MARKUP, ROOT, uvicorn_app, settled
 
 
 SCREENSHOTS = ROOT / "docs" if os.environ.get("HANSARD_UPDATE_SCREENSHOTS") else None
@@ -41,11 +41,6 @@ def hostile_service(small_index, encoder, tmp_path_factory):
         yield url
 
 
-def _settled(page) -> None:
-    """Wait until the page's last request has been answered and drawn.
-
-    (Not page.wait_for_function: the page's CSP rightly forbids the eval it needs.)"""
-    page.wait_for_selector("body:not(.busy)")
 
 
 def _screenshot(page, name: str, tmp_path: Path) -> Path:
@@ -85,7 +80,7 @@ def test_search_page_end_to_end(page, live_service, tmp_path):
     page.click("#next")
     page.wait_for_url("**offset=10**")
     expect(page.locator("#page-info")).to_have_text("Page 2")
-    _settled(page)
+    settled(page)
     second_page_ids = [c.get_attribute("data-id") for c in page.locator(".result").all()]
     assert second_page_ids and not set(second_page_ids) & set(first_page_ids)
     page.go_back()
@@ -95,7 +90,7 @@ def test_search_page_end_to_end(page, live_service, tmp_path):
     page.click("#filters-panel summary")
     page.select_option("#f-house", "commons")
     page.wait_for_url("**house=commons**")
-    _settled(page)
+    settled(page)
     houses = page.locator(".result .house").all_inner_texts()
     assert houses and all("Commons" in h for h in houses)
     assert page.locator(".result .citation").first.inner_text().startswith("HC Deb")
@@ -112,7 +107,7 @@ def test_search_page_end_to_end(page, live_service, tmp_path):
     page.locator(".result .similar").first.click()
     page.wait_for_url("**similar=**")
     page.wait_for_selector("#status cite")
-    _settled(page)
+    settled(page)
     assert "Speeches similar to" in page.locator("#status").inner_text()
     similar = [b.get_attribute("data-speech") for b in page.locator(".result .similar").all()]
     assert similar and seed not in similar
@@ -212,7 +207,7 @@ def test_markup_in_indexed_fields_is_shown_as_text_and_never_runs(page, hostile_
     # Similar speeches shows the seed's speaker and debate as text too.
     card.locator(".similar").click()
     page.wait_for_selector("#status cite")
-    _settled(page)
+    settled(page)
     assert "<script>" in page.locator("#status").inner_text()
     assert page.locator("#status script, #status img").count() == 0
     assert trouble == {"outside": [], "refused": [], "dialogs": []}

@@ -10,15 +10,9 @@ import time
 import httpx
 import pytest
 
-from fixtures import STORE_KINDS, SMALL_SLICE, XML, StoreUnderTest, free_port
+from fixtures import SMALL_SLICE, STORE_KINDS, XML, StoreUnderTest, free_port, hansard_search
 
 HS2_QUERY = "Chinese surveillance cameras bought for HS2"
-
-
-def hansard_search(*args, cache_dir, env=None, timeout=300):
-    command = shutil.which("hansard-search", path=os.path.dirname(sys.executable)) or "hansard-search"
-    environment = {**os.environ, "HANSARD_CACHE_DIR": str(cache_dir), **(env or {})}
-    return subprocess.run([command, *map(str, args)], capture_output=True, text=True, env=environment, timeout=timeout)
 
 
 @pytest.fixture(scope="module", params=STORE_KINDS)

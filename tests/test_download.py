@@ -14,17 +14,12 @@ import shutil
 import socket
 import subprocess
 import sys
-import threading
-from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Optional
-from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from fixtures import XML
+from fixtures import PREFIX, XML, FakeTheyWorkForYou, fake_theyworkforyou
 from indexer.sources.download import (
     DEFAULT_BASE_URL,
     Fetcher,
@@ -41,140 +36,14 @@ from indexer.sources.download import (
     retry_delay,
 )
 
-# Shared data folder -> the site's folder it is a slice of.
-SITE_FOLDERS = {
-    "2009-10_debates": "debates",
-    "2016-2021_debates": "debates",
-    "2009-10_lordspages": "lordspages",
-    "2022-2023_lordspages": "lordspages",
-    "2009-10_westminhall": "westminhall",
-    "2009-10_wms": "wms",
-    "2009-10_lordswms": "lordswms",
-    "2009-10_wrans": "wrans",
-    "2009-10_lordswrans": "lordswrans",
-    "2009-10_standing": "standing",
-}
-PREFIX = "/pwdata/scrapedxml/"
 OLDER_DEBATES = b'<?xml version="1.0" encoding="ISO-8859-1"?>\n<publicwhip latest="no">an older version</publicwhip>\n'
-
-
-@dataclass
-class Request:
-    method: str
-    path: str
-    range: Optional[str]
-    user_agent: Optional[str]
-
-
-@dataclass
-class FakeTheyWorkForYou:
-    """What the server holds and how it misbehaves; tests change it between runs."""
-
-    files: dict[str, Path | bytes] = field(default_factory=dict)  # "/pwdata/scrapedxml/debates/x.xml" -> content
-    listed_only: set[str] = field(default_factory=set)  # in the listing, but 404 when asked for
-    statuses: dict[str, list[int]] = field(default_factory=dict)  # answer these first, one per request
-    cut_after: dict[str, int] = field(default_factory=dict)  # next answer stops after this many bytes
-    ranges: bool = True
-    requests: list[Request] = field(default_factory=list)
-    base_url: str = ""
-
-    def add(self, site_path: str, content: Path | bytes) -> None:
-        self.files[PREFIX + site_path] = content
-
-    def content(self, site_path: str) -> bytes:
-        content = self.files[PREFIX + site_path]
-        return content.read_bytes() if isinstance(content, Path) else content
-
-    def gets(self, site_path: str) -> list[Request]:
-        return [r for r in self.requests if r.method == "GET" and r.path == PREFIX + site_path]
-
-    def file_gets(self) -> list[str]:
-        return [r.path.removeprefix(PREFIX) for r in self.requests if r.method == "GET" and not r.path.endswith("/")]
-
-
-def _handler(site: FakeTheyWorkForYou, lock: threading.Lock) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            path = unquote(urlsplit(self.path).path)
-            with lock:
-                site.requests.append(Request("GET", path, self.headers.get("Range"), self.headers.get("User-Agent")))
-                queued = site.statuses.get(path)
-                status = queued.pop(0) if queued else None
-                cut = site.cut_after.pop(path, None)
-            if status is not None:
-                return self._send(status, b"try again later\n", {"Retry-After": "0"} if status in (429, 503) else {})
-            if path.endswith("/"):
-                return self._listing(path)
-            if path not in site.files or path in site.listed_only:
-                return self._send(404, b"not found\n")
-            content = site.files[path]
-            data = content.read_bytes() if isinstance(content, Path) else content
-            start, headers, status = 0, {"Accept-Ranges": "bytes"} if site.ranges else {}, 200
-            asked = self.headers.get("Range", "")
-            if site.ranges and asked.startswith("bytes=") and asked.endswith("-"):
-                start = int(asked[len("bytes="):-1])
-                if start >= len(data):
-                    return self._send(416, b"", {"Content-Range": f"bytes */{len(data)}"})
-                status, headers["Content-Range"] = 206, f"bytes {start}-{len(data) - 1}/{len(data)}"
-            self._send(status, data[start:], headers, cut=cut)
-
-        def _listing(self, path: str) -> None:
-            names = sorted({p[len(path):] for p in site.files if p.startswith(path) and "/" not in p[len(path):]})
-            if not names:
-                return self._send(404, b"not found\n")
-            rows = "\n".join(
-                f'<tr><td valign="top"><img src="/icons/text.gif" alt="[TXT]"></td><td><a href="{name}">{name}</a></td>'
-                f'<td align="right">2009-10-28 08:00  </td><td align="right">613K</td><td>&nbsp;</td></tr>'
-                for name in names
-            )
-            html = (
-                '<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 3.2 Final//EN">\n<html>\n <head>\n'
-                f"  <title>Index of {path}</title>\n </head>\n <body>\n<h1>Index of {path}</h1>\n<table>\n"
-                '<tr><th></th><th><a href="?C=N;O=D">Name</a></th><th><a href="?C=M;O=A">Last modified</a></th>'
-                '<th><a href="?C=S;O=A">Size</a></th><th><a href="?C=D;O=A">Description</a></th></tr>\n'
-                f'<tr><td></td><td><a href="{PREFIX}">Parent Directory</a></td><td>&nbsp;</td><td align="right">  - </td></tr>\n'
-                f"{rows}\n</table>\n<address>Apache Server at 127.0.0.1</address>\n</body></html>\n"
-            )
-            self._send(200, html.encode(), {"Content-Type": "text/html;charset=UTF-8"})
-
-        def _send(self, status: int, body: bytes, headers: Optional[dict] = None, cut: Optional[int] = None) -> None:
-            self.send_response(status)
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if cut is None:
-                self.wfile.write(body)
-                return
-            # The connection drops mid-body: the client sees fewer bytes than Content-Length.
-            self.wfile.write(body[:cut])
-            self.wfile.flush()
-            self.connection.shutdown(socket.SHUT_RDWR)
-            self.close_connection = True
-
-    return Handler
 
 
 @pytest.fixture
 def site():
     """A fresh server per test: the shared data under the site's layout, plus a stray text file."""
-    fake = FakeTheyWorkForYou()
-    for shared, folder in SITE_FOLDERS.items():
-        for path in sorted((XML / shared).glob("*.xml")):
-            fake.add(f"{folder}/{path.name}", path)
-    fake.add("debates/changedates.txt", b"not a sitting day\n")
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake, threading.Lock()))
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    fake.base_url = f"http://127.0.0.1:{server.server_address[1]}{PREFIX}"
-    yield fake
-    server.shutdown()
-    server.server_close()
+    with fake_theyworkforyou() as fake:
+        yield fake
 
 
 def fetch(site: FakeTheyWorkForYou, dest: Path, house: str, sections: list[str], first: str, last: str, **options):

@@ -7,7 +7,7 @@ import pytest
 
 from service.evaluate import EvalQuery, load_queries, mrr_at, ndcg_at, recall_at, score_ranking
 
-from test_cli import hansard_search
+from fixtures import hansard_search
 
 
 def test_metrics_on_known_rankings():

@@ -17,9 +17,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from fastapi.testclient import TestClient
 
-from service.app import create_app
 from service.search import MODES
 
 from fixtures import ADMIN_AUTH as AUTH, ADMIN_TOKEN as TOKEN, HOSTILE_SPEECH, MARKUP, serving
@@ -282,16 +280,6 @@ def test_sql_in_a_party_or_section_is_refused_and_the_tables_stay(client, party)
 
 
 # ---------------------------------------------------------------- markup in what is indexed
-
-
-@pytest.fixture
-def hostile(writable_store, encoder):
-    """A copy of the small index (in each store) holding a speech with markup in every field."""
-    app = create_app(writable_store.settings(admin_token=TOKEN, reload_interval=0), encoder=encoder)
-    with TestClient(app) as client:
-        added = client.post("/admin/speeches", json={"speeches": [HOSTILE_SPEECH]}, headers=AUTH)
-        assert added.status_code == 200, added.text
-        yield client
 
 
 def test_markup_in_every_field_comes_back_as_the_same_text(hostile):

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from pgvector import Vector
 
-from test_updates import COMMONS_WMS, LORDS_WMS, _revised, _write
+from fixtures import COMMONS_WMS, LORDS_WMS, revised_sitting, write_day
 from indexer.build import build_index, index_speeches, remove_speeches
 from indexer.store import Location, connect, migrate, redact
 from indexer.store.postgres.reading import PostgresStore, tsquery_sql
@@ -131,9 +131,9 @@ def test_a_newer_version_of_a_sitting_replaces_all_of_it(databases, encoder, mem
     build_index([COMMONS_WMS, LORDS_WMS], Location(database_url=url), encoder, members)
     old = PostgresStore(url)
     old_ids = {row[0]: row[1] for row in old._rows("SELECT DISTINCT speech_id, house FROM hansard_passages")}
-    revised, ids = _revised(COMMONS_WMS.read_bytes().decode("iso-8859-1"))
+    revised, ids = revised_sitting(COMMONS_WMS.read_bytes().decode("iso-8859-1"))
     newer = revised.replace("uk.org.publicwhip/wms/2009-10-26c.", "uk.org.publicwhip/wms/2009-10-26d.")
-    summary = build_index([_write(tmp_path, "ministerial2009-10-26d.xml", newer)], Location(database_url=url), encoder, members)
+    summary = build_index([write_day(tmp_path, "ministerial2009-10-26d.xml", newer)], Location(database_url=url), encoder, members)
     new = PostgresStore(url)
     held = {row[0]: row[1] for row in new._rows("SELECT DISTINCT speech_id, house FROM hansard_passages")}
     old_commons = {s for s, house in old_ids.items() if house == "commons"}

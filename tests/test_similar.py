@@ -63,7 +63,7 @@ def test_similar_bad_requests(client, params, status, message):
 def test_similar_on_the_command_line(store, cache_dir):
     import json
 
-    from test_cli import hansard_search
+    from fixtures import hansard_search
 
     run = hansard_search("similar", "--speech-id", SEED, *store.cli_args, "-k", "5", "--json", cache_dir=cache_dir)
     assert run.returncode == 0, run.stderr

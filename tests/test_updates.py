@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,37 +9,7 @@ import pytest
 from indexer.build import build_index
 from indexer.store.embedded import EmbeddedStore
 
-from fixtures import XML
-
-COMMONS_WMS = XML / "2009-10_wms" / "ministerial2009-10-26c.xml"  # gids uk.org.publicwhip/wms/2009-10-26c...
-LORDS_WMS = XML / "2009-10_lordswms" / "lordswms2009-10-26a.xml"  # gids uk.org.publicwhip/wms/2009-10-26a...: same prefix, other house
-_SPEECH = re.compile(r'<speech id="([^"]+)".*?</speech>', re.S)
-
-
-def _speeches(xml: str) -> list[re.Match]:
-    return list(_SPEECH.finditer(xml))
-
-
-def _revised(original: str) -> tuple[str, dict]:
-    """A re-release of the sitting: one speech reworded, one dropped, one added; the rest as they were."""
-    found = _speeches(original)
-    reworded, dropped = found[1], found[-1]
-    changed = reworded.group(0).replace("<p", "<p>Revised: the figures have been corrected.</p><p", 1)
-    opening = re.match(r"<speech[^>]*>", found[2].group(0)).group(0)
-    added = (re.sub(r'id="[^"]+"', 'id="uk.org.publicwhip/wms/2009-10-26c.999WS.0"', opening, count=1)
-             + "<p>A new written statement on lighthouses, their keepers and the cost of automating them.</p></speech>")
-    text = (original[: reworded.start()] + changed + original[reworded.end() : dropped.start()] + added
-            + original[dropped.end() :])
-    return text, {"reworded": reworded.group(1), "dropped": dropped.group(1),
-                  "added": "uk.org.publicwhip/wms/2009-10-26c.999WS.0"}
-
-
-def _write(folder: Path, name: str, text: str) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / name
-    path.write_bytes(text.encode("iso-8859-1", errors="xmlcharrefreplace"))
-    return path
-
+from fixtures import COMMONS_WMS, LORDS_WMS, revised_sitting, speeches_in, write_day
 
 def _contents(index: EmbeddedStore) -> dict[str, tuple]:
     return {p.id: (p.text, p.speaker.name, p.citation, p.house) for _, p in index.iter_passages()}
@@ -64,7 +32,7 @@ def original() -> str:
 
 
 def test_a_re_released_sitting_updates_in_place_and_equals_a_rebuild(tmp_path, original, encoder, members, monkeypatch):
-    revised, ids = _revised(original)
+    revised, ids = revised_sitting(original)
     index_dir = tmp_path / "updated"
     build_index([COMMONS_WMS, LORDS_WMS], index_dir, encoder, members)
     before = EmbeddedStore(index_dir)
@@ -75,14 +43,14 @@ def test_a_re_released_sitting_updates_in_place_and_equals_a_rebuild(tmp_path, o
     real_embed = encoder.embed_batch
     monkeypatch.setattr(encoder, "embed_batch", lambda texts: embedded.extend(texts) or real_embed(texts))
     monkeypatch.setattr(encoder, "cache", None)  # the index itself must spare unchanged passages, cache or not
-    summary = build_index([_write(tmp_path / "v2", COMMONS_WMS.name, revised)], index_dir, encoder, members)
+    summary = build_index([write_day(tmp_path / "v2", COMMONS_WMS.name, revised)], index_dir, encoder, members)
 
     after = EmbeddedStore(index_dir)
-    assert summary.speeches_removed == 1 and summary.speeches_replaced == len(_speeches(original)) - 1
+    assert summary.speeches_removed == 1 and summary.speeches_replaced == len(speeches_in(original)) - 1
     assert not after.speech(ids["dropped"])
     assert after.speech(ids["reworded"])[0].text.startswith("Revised: the figures have been corrected.")
     assert after.speech(ids["added"])
-    assert after.speech(_speeches(LORDS_WMS.read_bytes().decode("iso-8859-1"))[0].group(1))  # the Lords' day stays
+    assert after.speech(speeches_in(LORDS_WMS.read_bytes().decode("iso-8859-1"))[0].group(1))  # the Lords' day stays
 
     # Unchanged passages: same ids, vectors taken over, nothing embedded again.
     assert summary.passages_reused >= len(untouched)
@@ -98,13 +66,13 @@ def test_a_re_released_sitting_updates_in_place_and_equals_a_rebuild(tmp_path, o
 
 
 def test_a_newer_version_of_a_sitting_removes_what_it_no_longer_holds(tmp_path, original, encoder, members):
-    revised, ids = _revised(original)
+    revised, ids = revised_sitting(original)
     newer = revised.replace("uk.org.publicwhip/wms/2009-10-26c.", "uk.org.publicwhip/wms/2009-10-26d.")
     index_dir = tmp_path / "updated"
     build_index([COMMONS_WMS, LORDS_WMS], index_dir, encoder, members)
     old_commons = {p.speech_id for _, p in EmbeddedStore(index_dir).iter_passages() if p.house == "commons"}
 
-    summary = build_index([_write(tmp_path / "v-d", "ministerial2009-10-26d.xml", newer)], index_dir, encoder, members)
+    summary = build_index([write_day(tmp_path / "v-d", "ministerial2009-10-26d.xml", newer)], index_dir, encoder, members)
     after = EmbeddedStore(index_dir)
     held = {p.speech_id for _, p in after.iter_passages()}
     assert not held & old_commons  # every speech of version c went: renamed (d) or dropped

@@ -79,6 +79,13 @@ def web_router(allowed_origins: list[str]) -> APIRouter:
         return FileResponse(STATIC / "embed.js", media_type="text/javascript",
                             headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"})
 
+    # The page links /favicon.svg; browsers (and bookmarks, feed readers) also ask for /favicon.ico unprompted.
+    @router.get("/favicon.svg")
+    @router.get("/favicon.ico")
+    def favicon() -> FileResponse:
+        return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml",
+                            headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"})
+
     return router
 
 

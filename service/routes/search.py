@@ -1,19 +1,21 @@
-"""/search and /similar: ranked passages, as JSON or as a download (CSV, JSON Lines)."""
+"""/search and /similar: ranked passages, as JSON or as a download (CSV, JSON Lines); /search also as an Atom feed."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated, Literal, Optional
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import ValidationError
 
 from indexer.sources.errors import validation_message
 from indexer.store import Filters
-from service.export import ExportFormat, export_response
-from service.models import EXPORT_RESPONSES, ErrorResponse, SearchResponse, SimilarResponse, results_of
+from service.export import ExportFormat, SearchFormat, export_response
+from service.feeds import feed_response
+from service.models import (EXPORT_RESPONSES, SEARCH_RESPONSES, ErrorResponse, SearchResponse, SimilarResponse,
+                            results_of)
 from service.routes import Leased, State
-from service.search import DEFAULT_MODE, FACETS, GroupBy, Mode, QueryError, SearchRequest, Sort
+from service.search import DEFAULT_MODE, FACETS, GroupBy, Mode, QueryError, SearchPage, SearchRequest, Searcher, Sort
 
 MAX_K = 100
 MAX_OFFSET = 10_000
@@ -42,8 +44,9 @@ def filter_parameters(
         raise HTTPException(422, validation_message(err.errors(), default_field="date_from")) from err
 
 
-@router.get("/search", response_model=SearchResponse, responses=EXPORT_RESPONSES)
+@router.get("/search", response_model=SearchResponse, responses=SEARCH_RESPONSES)
 def search(
+    request: Request,
     s: Leased,
     state: State,
     q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS, description=(
@@ -54,7 +57,9 @@ def search(
     mode: Annotated[Mode, Query(description="hybrid (default), dense, keyword, or rrf (plain reciprocal rank fusion)")] = DEFAULT_MODE,
     sort: Annotated[Sort, Query(description="relevance, date (oldest first) or -date (newest first)")] = "relevance",
     group_by: Annotated[GroupBy, Query(description="passage, or one best passage per speech or per debate")] = "passage",
-    format: Annotated[ExportFormat, Query(description="json (default), or csv / jsonl to download the results")] = "json",
+    format: Annotated[SearchFormat, Query(description=(
+        "json (default), or csv / jsonl to download the results, or atom: the search as an Atom feed, "
+        "newest first whatever sort says (sort=-date; undated passages left out)"))] = "json",
     facets: Annotated[Optional[str], Query(max_length=200, description=f"Comma-separated: {', '.join(FACETS)}")] = None,
     highlight: Annotated[bool, Query(description="Name the best-matching sentence(s) of each result and mark the query's words")] = True,
     filters: Annotated[Filters, Depends(filter_parameters)] = None,
@@ -66,18 +71,20 @@ def search(
     unknown = [f for f in facet_fields if f not in FACETS]
     if unknown:
         raise HTTPException(422, f"facets: unknown {', '.join(unknown)}; choose from {', '.join(FACETS)}")
+    if format == "atom":  # a feed is newest first
+        sort = "-date"
     with state.heavy_slot(), state.deadline(s):
         try:
-            page = s.search(SearchRequest(q, k=k, offset=offset, mode=mode, filters=filters, sort=sort, group_by=group_by))
+            asked = SearchRequest(q, k=k, offset=offset, mode=mode, filters=filters, sort=sort, group_by=group_by)
+            page = s.search(asked)
         except QueryError as err:
             raise HTTPException(422, str(err)) from err
+        if format == "atom":
+            return feed_response(results_of(page), str(request.base_url), s.description.built_at, q=q, filters=filters,
+                                 mode=mode, group_by=group_by, k=k, offset=offset)
         if format != "json":
             return export_response(results_of(page), format, "hansard-search")
-        counts, over = s.facets(page, facet_fields) if facet_fields else (None, None)
-        return SearchResponse(
-            query=q, total=page.total, k=k, offset=offset, mode=mode, sort=sort, group_by=group_by, filters=page.filters,
-            facets=counts, facets_over=over, results=results_of(page, s.highlight(page) if highlight else None),
-        )
+        return search_response(s, asked, page, facet_fields, highlight)
 
 
 @router.get("/similar", response_model=SimilarResponse, responses={**EXPORT_RESPONSES, 404: {"model": ErrorResponse}})
@@ -96,12 +103,9 @@ def similar(
     filters: Annotated[Filters, Depends(filter_parameters)] = None,
 ) -> SimilarResponse:
     """Speeches (or passages) nearest in meaning to a passage, a whole speech, or a text; never the seed's own speech."""
-    given = [name for name, value in (("passage_id", passage_id), ("speech_id", speech_id), ("text", text)) if value is not None]
-    if len(given) != 1:
-        raise HTTPException(422, "passage_id: give exactly one of passage_id, speech_id or text"
-                            + (f" (got {', '.join(given)})" if given else ""))
-    if text is not None and not text.strip():
-        raise HTTPException(422, "text: must contain some words")
+    problem = seed_problem(passage_id, speech_id, text)
+    if problem:
+        raise HTTPException(422, problem)
     with state.heavy_slot(), state.deadline(s):
         try:
             vector, seed_speech = s.seed_vector(passage_id=passage_id, speech_id=speech_id, text=text)
@@ -113,8 +117,35 @@ def similar(
             raise HTTPException(422, str(err)) from err
         if format != "json":
             return export_response(results_of(page), format, "hansard-similar")
-        return SimilarResponse(
-            seed={"passage_id": passage_id, "speech_id": speech_id, "text": text}, total=page.total, k=k, offset=offset,
-            group_by=group_by, filters=page.filters, results=results_of(page, s.highlight(page) if highlight else None),
-        )
+        return similar_response(s, page, {"passage_id": passage_id, "speech_id": speech_id, "text": text}, k, offset,
+                                group_by, highlight)
+
+
+# The answers' JSON, built once for the routes and the MCP tools (service.mcp).
+
+
+def search_response(s: Searcher, asked: SearchRequest, page: SearchPage, facet_fields: list[str],
+                    highlight: bool) -> SearchResponse:
+    counts, over = s.facets(page, facet_fields) if facet_fields else (None, None)
+    return SearchResponse(
+        query=asked.query, total=page.total, k=asked.k, offset=asked.offset, mode=asked.mode, sort=asked.sort,
+        group_by=asked.group_by, filters=page.filters, facets=counts, facets_over=over,
+        results=results_of(page, s.highlight(page) if highlight else None),
+    )
+
+
+def similar_response(s: Searcher, page: SearchPage, seed: dict, k: int, offset: int, group_by: str,
+                     highlight: bool) -> SimilarResponse:
+    return SimilarResponse(seed=seed, total=page.total, k=k, offset=offset, group_by=group_by, filters=page.filters,
+                           results=results_of(page, s.highlight(page) if highlight else None))
+
+
+def seed_problem(passage_id: Optional[str], speech_id: Optional[str], text: Optional[str]) -> Optional[str]:
+    """Why these are not exactly one seed for "similar" (a message naming the parameter), or None."""
+    given = [name for name, value in (("passage_id", passage_id), ("speech_id", speech_id), ("text", text)) if value is not None]
+    if len(given) != 1:
+        return "passage_id: give exactly one of passage_id, speech_id or text" + (f" (got {', '.join(given)})" if given else "")
+    if text is not None and not text.strip():
+        return "text: must contain some words"
+    return None
 

@@ -10,8 +10,8 @@ Four modes:
   normalised per query;
 - `rrf`: plain reciprocal rank fusion (k=60), kept as the baseline hybrid beats.
 
-The numbers were chosen by measurement (bench/fusion.py; README, "Ranking
-quality"). To add a mode, name it in MODES and rank it in `rank`.
+The numbers were chosen by measurement (bench/fusion.py; docs/ranking.md,
+"Ranking quality"). To add a mode, name it in MODES and rank it in `rank`.
 """
 
 from __future__ import annotations

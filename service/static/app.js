@@ -59,9 +59,11 @@ function urlFor(state) {
   return `${location.pathname}?${params}`;
 }
 
-function navigate(state) {
+// focusResults: the control that asked (a card's button, the pager) is redrawn away,
+// so keyboard focus goes to the new results rather than falling to <body>.
+function navigate(state, { focusResults = false } = {}) {
   history.pushState(null, "", urlFor(state));
-  run(state);
+  run(state, { focusResults });
 }
 
 // ------------------------------------------------------------------ API calls
@@ -88,15 +90,17 @@ async function getJson(url) {
 
 let latest = 0; // answers to superseded requests are dropped
 
-async function run(state) {
+async function run(state, { focusResults = false } = {}) {
   showStateInForm(state);
   if (!state.q && !state.similar) {
     clearResults();
+    announce("");
     setStatus(embedded ? "" : "Type what you are looking for: a topic, a question, or words someone said.");
     return;
   }
   const ticket = ++latest;
   setStatus("Searching…");
+  announce(""); // emptied first, so the same words said again (a repeated search) are announced again
   document.body.classList.add("busy");
   try {
     const endpoint = state.similar ? "/similar" : "/search";
@@ -104,10 +108,13 @@ async function run(state) {
     const body = await getJson(`${endpoint}?${params}`);
     if (ticket !== latest) return;
     render(state, body, endpoint);
+    announce(summary(state, body));
+    if (focusResults) (body.results.length ? $("results") : $("q")).focus();
   } catch (err) {
     if (ticket !== latest) return;
     clearResults();
     setStatus(err.message, true);
+    announce(err.message);
   } finally {
     if (ticket === latest) document.body.classList.remove("busy");
   }
@@ -122,11 +129,24 @@ function setStatus(message, isError = false) {
   if (message) status.append(message);
 }
 
+// The polite live region (#announce): what a screen reader says when results arrive.
+function announce(message) {
+  $("announce").textContent = message;
+}
+
+function summary(state, body) {
+  const n = body.results.length;
+  const range = n ? `, ${state.offset + 1}–${state.offset + n} of ${body.total.toLocaleString("en-GB")} ${body.group_by === "speech" ? "speeches" : "passages"}` : "";
+  if (state.similar) return `${n} ${n === 1 ? "speech" : "speeches"} similar to ${seedLabel(state.similar)}${range}`;
+  return n ? `${n} ${n === 1 ? "result" : "results"} for “${state.q}”${range}` : `No results for “${state.q}”`;
+}
+
 function clearResults() {
   $("results").replaceChildren();
   $("chart").hidden = true;
   $("toolbar").hidden = true;
   $("pager").hidden = true;
+  renderFeed(null);
 }
 
 function render(state, body, endpoint) {
@@ -168,7 +188,7 @@ function resultCard(result) {
     type: "button", class: "similar", "data-speech": result.speech_id,
     onclick: () => {
       seedLabels.set(result.speech_id, label);
-      navigate({ ...stateFromForm(), q: "", similar: result.speech_id, offset: 0 });
+      navigate({ ...stateFromForm(), q: "", similar: result.speech_id, offset: 0 }, { focusResults: true });
     },
   }, "Similar speeches");
   const whole = el("a", {
@@ -176,7 +196,7 @@ function resultCard(result) {
   }, "Whole speech (JSON)");
   return el("li", { class: "result", "data-id": result.id },
     meta,
-    el("h3", { class: "debate" }, result.debate || "Untitled debate"),
+    el("h2", { class: "debate" }, result.debate || "Untitled debate"), // under the page's h1, as the chart's h2 is
     highlightedText(result),
     el("div", { class: "actions" }, citation, similar, whole,
        result.matches > 1 ? el("span", { class: "matches" }, `${result.matches} matching passages`) : null),
@@ -214,11 +234,13 @@ function renderChart(state, body) {
   const bars = filled.map((m) => el("button", {
     type: "button", class: "bar", title: `${monthName(m.value)}: ${m.count}`, "aria-label": `${monthName(m.value)}: ${m.count}`,
     "data-month": m.value, "data-count": m.count, style: null,
-    onclick: () => navigate({ ...stateFromForm(), ...monthRange(m.value), offset: 0 }),
+    onclick: () => navigate({ ...stateFromForm(), ...monthRange(m.value), offset: 0 }, { focusResults: true }),
   }, el("span", { class: "fill" })));
   bars.forEach((bar, i) => { bar.firstChild.style.height = `${Math.max(2, (100 * filled[i].count) / most)}%`; });
   $("bars").replaceChildren(...bars);
-  $("axis-start").textContent = monthName(filled[0].value);
+  // One month is one narrow bar: name it and its count, or the chart says nothing.
+  const only = filled.length === 1 ? `: ${filled[0].count.toLocaleString("en-GB")} ${filled[0].count === 1 ? "match" : "matches"}` : "";
+  $("axis-start").textContent = monthName(filled[0].value) + only;
   $("axis-end").textContent = filled.length > 1 ? monthName(filled[filled.length - 1].value) : "";
   $("chart-title").textContent = body.facets_over === "all matches"
     ? "All matches by month" : `Matches by month (${body.facets_over})`;
@@ -256,6 +278,32 @@ function renderToolbar(state, body, endpoint) {
     $(`export-${format}`).href = `${endpoint}?${params}`;
   }
   $("toolbar").hidden = body.results.length === 0;
+  renderFeed(state.similar || body.results.length === 0 ? null : state);
+}
+
+// The search as an Atom feed (docs/feeds.md): same words and filters, newest first, from the first result.
+function feedUrl(state) {
+  const params = new URLSearchParams({ q: state.q });
+  for (const name of FILTERS) if (state[name]) params.set(name, state[name]);
+  for (const name of ["mode", "group_by"]) params.set(name, state[name] || DEFAULTS[name]);
+  params.set("format", "atom");
+  return new URL(`/search?${params}`, location.href).href;
+}
+
+// "Follow this search", and the head's <link rel="alternate"> that feed readers and browsers look for (none: null).
+function renderFeed(state) {
+  const href = state ? feedUrl(state) : null;
+  const follow = $("follow");
+  follow.hidden = !href;
+  if (href) follow.href = href; else follow.removeAttribute("href");
+  let link = document.head.querySelector('link[rel="alternate"][type="application/atom+xml"]');
+  if (!href) { if (link) link.remove(); return; }
+  if (!link) {
+    link = el("link", { rel: "alternate", type: "application/atom+xml" });
+    document.head.append(link);
+  }
+  link.href = href;
+  link.title = `Hansard: ${state.q}`;
 }
 
 function renderPager(state, body) {
@@ -283,7 +331,8 @@ async function describeIndex() {
     const select = $("f-section");
     for (const section of Object.keys(stats.sections).sort()) select.append(el("option", { value: section }, section));
     select.value = stateFromUrl().section;
-    const span = stats.date_from && stats.date_to ? `, ${stats.date_from.slice(0, 4)}–${stats.date_to.slice(0, 4)}` : "";
+    const [first, last] = [(stats.date_from || "").slice(0, 4), (stats.date_to || "").slice(0, 4)];
+    const span = first && last ? `, ${first === last ? first : `${first}–${last}`}` : ""; // one year once: "2009"
     $("index-info").textContent = `${stats.passages.toLocaleString("en-GB")} passages from ${stats.speeches.toLocaleString("en-GB")} speeches${span}`;
   } catch (err) {
     $("index-info").textContent = "";
@@ -305,13 +354,17 @@ $("clear-filters").addEventListener("click", () => {
 });
 $("prev").addEventListener("click", () => {
   const state = stateFromUrl();
-  navigate({ ...state, offset: Math.max(0, state.offset - PAGE_SIZE) });
+  navigate({ ...state, offset: Math.max(0, state.offset - PAGE_SIZE) }, { focusResults: true });
 });
 $("next").addEventListener("click", () => {
   const state = stateFromUrl();
-  navigate({ ...state, offset: state.offset + PAGE_SIZE });
+  navigate({ ...state, offset: state.offset + PAGE_SIZE }, { focusResults: true });
 });
-window.addEventListener("popstate", () => run(stateFromUrl()));
+window.addEventListener("popstate", () => {
+  // Back from "similar" (its button is in #status) or from a card: focus follows the redrawn results.
+  const redrawn = ["status", "results"].some((id) => $(id).contains(document.activeElement));
+  run(stateFromUrl(), { focusResults: redrawn });
+});
 
 describeIndex();
 run(stateFromUrl());
