@@ -8,6 +8,7 @@ schema (one `Speech` object per line), so any other source can be fed in.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from typing import Optional
 from urllib.parse import urlsplit
@@ -27,6 +28,7 @@ URL_SCHEMES = ("http", "https")
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 
 
+@functools.lru_cache(maxsize=65_536)  # every passage read back is checked again: one URL serves many passages
 def web_url(value: Optional[str]) -> Optional[str]:
     """`value` if it is an absolute http(s) address a browser can follow safely, else None."""
     if value is None:

@@ -27,11 +27,17 @@ def service_state(request: Request) -> ServiceState:
     return request.app.state.service
 
 
+async def _state(request: Request) -> ServiceState:
+    # async: FastAPI runs a plain function dependency in its thread pool, a hop
+    # per request for a lookup; this one runs on the event loop.
+    return service_state(request)
+
+
 async def leased_searcher(request: Request) -> AsyncIterator[Searcher]:
     """The Searcher a request runs on: held until the route returns (scope="function": before the answer is sent)."""
     with service_state(request).lease() as searcher:
         yield searcher
 
 
-State = Annotated[ServiceState, Depends(service_state)]
+State = Annotated[ServiceState, Depends(_state)]
 Leased = Annotated[Searcher, Depends(leased_searcher, scope="function")]
