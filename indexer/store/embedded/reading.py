@@ -201,9 +201,6 @@ class EmbeddedStore:
         rows = self._db().execute("SELECT vec FROM passages WHERE speech_id = ? ORDER BY position", (speech_id,))
         return np.fromiter((row[0] for row in rows), dtype=np.int64)
 
-    def speech_count(self) -> int:
-        return self.manifest.speeches
-
     def iter_passages(self) -> Iterator[tuple[int, Passage]]:
         for row in self._db().execute("SELECT * FROM passages ORDER BY vec"):
             yield row["vec"], passage_of(row)
