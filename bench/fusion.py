@@ -36,7 +36,7 @@ from service.search import parse_query  # noqa: E402
 from indexer.store import Location, open_store  # noqa: E402
 from service.evaluate import load_queries, score_ranking  # noqa: E402
 from service.search import Searcher  # noqa: E402
-from service.search.ranking import fill_missing, keyword_query, reciprocal_rank_fusion, weighted_fusion  # noqa: E402
+from service.search.ranking import keyword_query, reciprocal_rank_fusion, weighted_fusion  # noqa: E402
 
 QA = ROOT.parent / "shared" / "data" / "hansard" / "eval" / "qa"
 FIELD_WEIGHTS = {  # BM25 column weights: text, debate title, speaker
@@ -91,8 +91,7 @@ def main() -> None:
             record(f"rrf60[{name}]", speech_ranking(r_vecs, r_scores, speech_of), query)
             union = np.unique(np.concatenate([d_vecs, k_vecs]))
             dense_all, union_sorted = index.dense_scores(vector, union)
-            floor = float(k_scores.min()) if len(k_vecs) >= args.pool else 0.0
-            bm25_all = fill_missing(dict(zip(k_vecs.tolist(), k_scores.tolist())), union_sorted, floor)
+            bm25_all = index.keyword_scores(fts, union_sorted, weights) if fts else np.zeros(len(union_sorted), dtype=np.float32)
             for alpha in DENSE_WEIGHTS:
                 fused = weighted_fusion(dense_all, bm25_all, alpha)
                 record(f"weighted[{name},a={alpha}]", speech_ranking(union_sorted, fused, speech_of), query)

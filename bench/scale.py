@@ -20,15 +20,26 @@ ANN_THRESHOLD passages, HNSW above):
 Measured per size, in this order:
 1. write: seconds to build the vector index (and the whole version).
 2. in process, 200 real queries, one thread, the int8 query encoder:
-   encode, vector search (k=10), metadata fetch (10 passages), and a whole
-   hybrid search (the service's default), p50/p90 each.
+   encode, vector search (k=10), metadata fetch (10 passages), a whole
+   hybrid search (the service's default), a dense one and a keyword one,
+   p50/p90 each. A query with no word keyword search can use (all stop
+   words) raises QueryError there: it is left out of the keyword timing
+   only, and counted (keyword_search.skipped). `engine` names the store's
+   keyword engine (its `keyword_engine`, "sqlite-fts5" where it has none).
 3. ANN recall@10 against exact search (a flat index over the same vectors,
    same queries); the exact search's own latency is the baseline.
 4. over HTTP: `hansard-search serve` on the index, 1 then 8 clients for
    --seconds each (bench/load.py's mix): p50/p99, errors, resident memory;
    once with the default search (hybrid, highlighted), once lean
    (mode=dense, highlight=false). The clients run on the same 2 cores.
-Results: bench/results/scale.json.
+   service_rss_mb_max: the highest resident memory over the four runs.
+5. on disk: bytes_on_disk (the whole directory) and keyword_index: the
+   writer writes a version in one go, so write_seconds is the whole write
+   again, with bytes_on_disk_by_file: each top-level entry of the live
+   version directory (a directory summed), whatever the keyword engine
+   names its files.
+Results: bench/results/scale.json. To compare two checkouts side by side:
+bench/scale_compare.py.
 """
 
 from __future__ import annotations
@@ -40,6 +51,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -51,7 +63,7 @@ import faiss  # noqa: E402
 
 from embeddings.encoder import load_encoder  # noqa: E402
 from indexer.store import Location, Store, open_store, open_writer  # noqa: E402
-from service.search import SearchRequest, Searcher  # noqa: E402
+from service.search import QueryError, SearchRequest, Searcher  # noqa: E402
 from load import drive, real_queries, start_service  # noqa: E402
 
 NOISE_SIGMA = 0.0245
@@ -89,14 +101,29 @@ def pct(values: list[float], p: float) -> float:
     return round(float(np.percentile(values, p)), 2)
 
 
-def in_process(directory: Path, queries: list[str]) -> tuple[dict, np.ndarray]:
+def keyword_search(searcher: Searcher, query: str) -> Optional[float]:
+    """Seconds for one keyword search; None where the query has no word keyword search can use."""
+    started = time.perf_counter()
+    try:
+        searcher.search(SearchRequest(query, mode="keyword"))
+    except QueryError:
+        return None
+    return time.perf_counter() - started
+
+
+def in_process(directory: Path, queries: list[str]) -> tuple[dict, np.ndarray, str]:
+    """Latency by stage in ms, the query vectors, and the name of the store's keyword engine."""
     encoder = load_encoder(use_cache=False, threads=1)
     faiss.omp_set_num_threads(1)
     searcher = Searcher.open(directory, encoder)
     index = searcher.index
+    engine = str(getattr(index, "keyword_engine", "sqlite-fts5"))
     for q in queries[:10]:  # warm-up
         searcher.search(SearchRequest(q))
-    times = {"encode": [], "vector_search": [], "metadata": [], "hybrid_search": [], "dense_search": []}
+        keyword_search(searcher, q)
+    times = {"encode": [], "vector_search": [], "metadata": [], "hybrid_search": [], "dense_search": [],
+             "keyword_search": []}
+    skipped = 0
     vectors = []
     for q in queries:
         t = time.perf_counter(); v = encoder.encode_query(q); times["encode"].append(time.perf_counter() - t)
@@ -104,9 +131,16 @@ def in_process(directory: Path, queries: list[str]) -> tuple[dict, np.ndarray]:
         t = time.perf_counter(); index.passages_at(ids); times["metadata"].append(time.perf_counter() - t)
         t = time.perf_counter(); searcher.search(SearchRequest(q)); times["hybrid_search"].append(time.perf_counter() - t)
         t = time.perf_counter(); searcher.search(SearchRequest(q, mode="dense")); times["dense_search"].append(time.perf_counter() - t)
+        seconds = keyword_search(searcher, q)
+        if seconds is None:
+            skipped += 1
+        else:
+            times["keyword_search"].append(seconds)
         vectors.append(v[0])
-    ms = {name: {"p50": pct([x * 1000 for x in xs], 50), "p90": pct([x * 1000 for x in xs], 90)} for name, xs in times.items()}
-    return ms, np.stack(vectors)
+    ms = {name: {"p50": pct([x * 1000 for x in xs], 50) if xs else None,
+                 "p90": pct([x * 1000 for x in xs], 90) if xs else None} for name, xs in times.items()}
+    ms["keyword_search"]["skipped"] = skipped
+    return ms, np.stack(vectors), engine
 
 
 def recall_against_exact(directory: Path, query_vectors: np.ndarray) -> dict:
@@ -126,6 +160,18 @@ def recall_against_exact(directory: Path, query_vectors: np.ndarray) -> dict:
     return {"recall_at_10": round(statistics.fmean(recalls), 4), "recall_at_10_min": min(recalls),
             "ann_search_ms_p50": pct(ann_ms, 50), "exact_search_ms_p50": pct(exact_ms, 50),
             "speed_up": round(pct(exact_ms, 50) / max(pct(ann_ms, 50), 1e-6), 1)}
+
+
+def bytes_by_entry(directory: Path) -> dict[str, int]:
+    """Bytes of each top-level entry of the live version (<directory>/<CURRENT>), a directory summed."""
+    version = directory / (directory / "CURRENT").read_text(encoding="utf-8").strip()
+    sizes = {}
+    for entry in sorted(version.iterdir()):
+        if entry.is_dir():
+            sizes[entry.name] = sum(f.stat().st_size for f in entry.rglob("*") if f.is_file())
+        else:
+            sizes[entry.name] = entry.stat().st_size
+    return sizes
 
 
 LEAN = {"mode": "dense", "highlight": "false"}  # the cheapest search a portal can ask for
@@ -169,12 +215,15 @@ def main() -> None:
             print(f"[{size}] writing", file=sys.stderr)
             entry = build(source, size, directory)
         print(f"[{size}] {entry}; in-process search", file=sys.stderr)
-        entry["in_process_ms"], query_vectors = in_process(directory, queries)
+        entry["in_process_ms"], query_vectors, entry["engine"] = in_process(directory, queries)
         print(f"[{size}] {entry['in_process_ms']}; recall", file=sys.stderr)
         entry["ann"] = recall_against_exact(directory, query_vectors)
         print(f"[{size}] {entry['ann']}; HTTP", file=sys.stderr)
         entry["http"] = over_http(directory, args.seconds)
+        entry["service_rss_mb_max"] = max(run["rss_mb"]["max"] for run in entry["http"].values() if isinstance(run, dict))
         entry["bytes_on_disk"] = sum(f.stat().st_size for f in directory.rglob("*") if f.is_file())
+        entry["keyword_index"] = {"write_seconds": entry["write_seconds"],
+                                  "bytes_on_disk_by_file": bytes_by_entry(directory)}
         results["sizes"][str(size)] = entry
         args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")  # after each size
         print(json.dumps(entry, indent=2), file=sys.stderr)

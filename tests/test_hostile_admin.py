@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import statistics
 from urllib.parse import quote
 
 import httpx
@@ -250,15 +251,24 @@ def test_fifty_admin_writes_leave_memory_and_open_files_flat(admin):
             assert client.get("/search", params={"q": q, "k": 5}).status_code == 200
         assert client.get("/stats").status_code == 200
 
-    write_and_search(0)
-    write_and_search(1)
-    memory, descriptors = _resident_kb(), len(os.listdir("/proc/self/fd"))
-    for n in range(2, 51):
+    # Memory is compared after a warm-up, median against median: the
+    # allocator keeps a heap per thread that ever wrote (tantivy's writer
+    # threads), so the first writes grow it and later ones move it up and
+    # down by tens of MB. A version kept alive would climb every write.
+    for n in range(10):
         write_and_search(n)
-    grown_kb = _resident_kb() - memory
+    descriptors = len(os.listdir("/proc/self/fd"))
+    early, late = [], []
+    for n in range(10, 60):
+        write_and_search(n)
+        if 10 <= n < 20:
+            early.append(_resident_kb())
+        elif n >= 50:
+            late.append(_resident_kb())
+    grown_kb = statistics.median(late) - statistics.median(early)
     opened = len(os.listdir("/proc/self/fd")) - descriptors
-    assert opened <= 3, f"{opened} more open file descriptors after 49 more writes"
-    assert grown_kb < 10 * 1024, f"resident memory grew by {grown_kb / 1024:.0f} MB over 49 writes"
+    assert opened <= 3, f"{opened} more open file descriptors after 50 more writes"
+    assert grown_kb < 25 * 1024, f"resident memory grew by {grown_kb / 1024:.0f} MB from the 10th to the 50th write"
     if target.kind == "embedded":
         index = str(target.index_dir.resolve())
         stale = {link for link in _open_files() if link.startswith(index) and not os.path.exists(link.removesuffix(" (deleted)"))}

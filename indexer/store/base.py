@@ -156,14 +156,41 @@ def check_model(stored: ModelInfo, location: str, model: Union[ModelInfo, str]) 
 
 
 @dataclass(frozen=True)
+class Conditions:
+    """A Where's restrictions, field by field: what a store whose keyword engine is not SQL translates (the embedded store)."""
+
+    speech_id: Optional[str] = None
+    speaker: Optional[str] = None  # partial, case-insensitive
+    person_id: Optional[str] = None
+    party: Optional[str] = None  # case-insensitive
+    house: Optional[str] = None
+    section: Optional[str] = None
+    date_from: Optional[dt.date] = None
+    date_to: Optional[dt.date] = None
+    debate_words: tuple[str, ...] = ()  # each partial, case-insensitive, in the debate title
+    phrases: tuple[str, ...] = ()  # each exactly (case aside) in the text
+    excluded: tuple[str, ...] = ()  # none in the text, debate title or speaker (stemmed)
+
+    @property
+    def textual(self) -> bool:
+        """Whether it restricts by what the text says (phrases, excluded words), not only by metadata."""
+        return bool(self.phrases or self.excluded)
+
+
+@dataclass(frozen=True)
 class Where:
-    """A store's SQL condition on `passages p`, with its parameters; empty means every passage."""
+    """A store's SQL condition on `passages p`, with its parameters and the restrictions it was made from; empty means every passage.
+
+    A dialect without `phrase`/`excluded` leaves those out of the SQL: its
+    store applies them from `conditions` with its keyword engine.
+    """
 
     sql: str = ""
     params: tuple = ()
+    conditions: Conditions = Conditions()
 
     def __bool__(self) -> bool:
-        return bool(self.sql)
+        return bool(self.sql) or self.conditions.textual
 
     def and_(self) -> str:
         return f" AND ({self.sql})" if self.sql else ""
@@ -183,8 +210,8 @@ class Dialect:
     param: str
     contains: str  # with {column} and the placeholder
     date: Callable[[dt.date], object]
-    phrase: Callable[[str], tuple[str, tuple]]
-    excluded: Callable[[list[str]], tuple[str, tuple]]
+    phrase: Optional[Callable[[str], tuple[str, tuple]]]  # None: the store applies phrases itself
+    excluded: Optional[Callable[[list[str]], tuple[str, tuple]]]  # None: likewise excluded words
     facets: dict[str, str] = field(default_factory=dict)  # FACET_NAMES -> expression on `passages p`
     groups: dict[str, str] = field(default_factory=dict)  # GROUPS -> expression
 
@@ -220,10 +247,17 @@ def where_clause(dialect: Dialect, filters: Filters, phrases: Sequence[str] = ()
     for word in (filters.debate or "").split():
         parts.append(dialect.contains.format(column="p.debate"))
         params.append(f"%{like_escape(word)}%")
-    for sql, values in [dialect.phrase(phrase) for phrase in phrases] + ([dialect.excluded(list(excluded))] if excluded else []):
+    textual = [dialect.phrase(phrase) for phrase in phrases] if dialect.phrase else []
+    if excluded and dialect.excluded:
+        textual.append(dialect.excluded(list(excluded)))
+    for sql, values in textual:
         parts.append(sql)
         params.extend(values)
-    return Where(" AND ".join(f"({part})" for part in parts), tuple(params))
+    conditions = Conditions(
+        speech_id=speech_id, speaker=filters.speaker, person_id=filters.person_id, party=filters.party,
+        house=filters.house, section=filters.section, date_from=filters.date_from, date_to=filters.date_to,
+        debate_words=tuple((filters.debate or "").split()), phrases=tuple(phrases), excluded=tuple(excluded))
+    return Where(" AND ".join(f"({part})" for part in parts), tuple(params), conditions)
 
 
 def exact_scores(vectors_at: Callable[[np.ndarray], np.ndarray], query: np.ndarray, vecs: np.ndarray,
@@ -286,6 +320,10 @@ class Store(Protocol):
         """(scores, vec ids) of passages matching a keyword query (`fts_phrase`s joined by OR)."""
 
     def keyword_count(self, fts_query: str, where: Where = Where(), group: str = "passage") -> int: ...
+
+    def keyword_scores(self, fts_query: str, vecs: np.ndarray,
+                       weights: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> np.ndarray:
+        """The keyword score of each given passage (0 where it holds none of the query), in the order given."""
 
     def dense_scores(self, query: np.ndarray, vecs: np.ndarray, k: Optional[int] = None) -> tuple[np.ndarray, np.ndarray]:
         """(cosine scores, vec ids) of the query against the given passages, best first (top k if given).

@@ -52,11 +52,6 @@ STOPWORDS = frozenset(
 RRF_K = 60  # reciprocal rank fusion's constant
 
 
-def fill_missing(scores_by_vec: dict[int, float], vecs: np.ndarray, floor: float) -> np.ndarray:
-    """Scores for vecs; a vec outside the list gets `floor` (at most what the list's last one scored)."""
-    return np.array([scores_by_vec.get(int(v), floor) for v in vecs], dtype=np.float32)
-
-
 def weighted_fusion(dense: np.ndarray, bm25: np.ndarray, dense_weight: float) -> np.ndarray:
     """Weighted sum of the two scores, each min-max normalised over the candidates."""
     return dense_weight * minmax(dense) + (1 - dense_weight) * minmax(bm25)
@@ -111,12 +106,14 @@ def rank(store: Store, mode: Mode, vector: Optional[np.ndarray], fts: str, where
 
 def hybrid(store: Store, query: np.ndarray, fts: str, k: int, where: Where, dense_weight: float = HYBRID_DENSE_WEIGHT,
            weights: tuple[float, float, float] = BM25_WEIGHTS) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Dense and keyword candidates (k of each), fused by a weighted sum of min-max normalised scores.
+    """Dense and keyword candidates (k of each), each scored by both, fused by a weighted sum of min-max normalised scores.
 
+    Every candidate gets its real dense score and its real BM25 score (0
+    where it holds none of the words), whichever list it came from.
     Returns (scores, vec ids, exhausted): exhausted when neither list could
     give k. A store that can do this arithmetic itself, next to its data,
     offers `hybrid_pushed_down` with the same definition (PostgreSQL, in one
-    SQL statement, where every candidate's keyword score costs nothing extra).
+    SQL statement).
     """
     pushed_down = getattr(store, "hybrid_pushed_down", None)
     if pushed_down is not None:
@@ -124,14 +121,15 @@ def hybrid(store: Store, query: np.ndarray, fts: str, k: int, where: Where, dens
     dense_scores, dense_vecs = store.dense(query, k, where)
     kw_scores, kw_vecs = store.keyword(fts, k, where, weights)
     exhausted = len(dense_vecs) < k and len(kw_vecs) < k
-    # Every candidate gets its exact dense score (cheap). A dense candidate
-    # missing from the keyword list scores at most what the list's last
-    # one did (or nothing, when the list holds every keyword match):
-    # asking FTS5 for the BM25 of given rows costs as much as a search.
     union = np.unique(np.concatenate([dense_vecs, kw_vecs]))
     dense_all, union_sorted = store.dense_scores(query, union)
-    floor = float(kw_scores.min()) if len(kw_vecs) >= k else 0.0
-    bm25_all = fill_missing(dict(zip(kw_vecs.tolist(), kw_scores.tolist())), union_sorted, floor)
+    bm25 = dict(zip(kw_vecs.tolist(), kw_scores.tolist()))
+    # Dense candidates the keyword list missed: scored by the engine, given
+    # just those passages (skipped when the list holds every match: they have none of the words).
+    unscored = np.array([v for v in union_sorted.tolist() if v not in bm25], dtype=np.int64)
+    if len(unscored) and len(kw_vecs) >= k:
+        bm25.update(zip(unscored.tolist(), store.keyword_scores(fts, unscored, weights).tolist()))
+    bm25_all = np.array([bm25.get(v, 0.0) for v in union_sorted.tolist()], dtype=np.float32)
     fused = weighted_fusion(dense_all, bm25_all, dense_weight)
     order = np.argsort(-fused, kind="stable")
     return fused[order], union_sorted[order], exhausted

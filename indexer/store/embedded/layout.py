@@ -6,6 +6,7 @@ Layout:
     DIR/v-<stamp>/manifest.json
     DIR/v-<stamp>/vectors.faiss      row i is the vector of passage `vec = i`
     DIR/v-<stamp>/passages.sqlite
+    DIR/v-<stamp>/keywords/          the keyword engine's indexes (tantivy): passages/, speeches/
 
 A build writes a complete new version beside the live one and then swaps
 CURRENT with one atomic rename, so a reader never sees half an index and a
@@ -34,11 +35,12 @@ except ImportError:  # not on Windows: builds there are not locked against each 
 
 from indexer.store.base import StoreDescription, StoreError, StoreLocked
 
-FORMAT_VERSION = 2  # 2: full-text (FTS5) table and filter indexes
+FORMAT_VERSION = 3  # 2: full-text (FTS5) table and filter indexes; 3: keyword search by tantivy, FTS5 gone
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 VECTORS = "vectors.faiss"
 METADATA = "passages.sqlite"
+KEYWORDS = "keywords"
 LOCK = ".lock"
 REBUILD = "rebuild it with `hansard-search index --rebuild`"  # the advice for a damaged index
 _VERSION_NAME = re.compile(r"^v-[A-Za-z0-9_-][A-Za-z0-9._-]*$")  # a name in DIR, never a path
@@ -188,7 +190,11 @@ def open_version(index_dir: Path) -> tuple[Path, StoreDescription]:
             f"index {index_dir} has format version {manifest.format_version}; this program reads "
             f"version {FORMAT_VERSION}: {REBUILD}"
         )
-    for name in (VECTORS, METADATA):
+    if not (path / KEYWORDS).is_dir():
+        raise StoreError(f"index {index_dir} is incomplete: version {version!r} has no {KEYWORDS}; {REBUILD}")
+    for name in dict.fromkeys([VECTORS, METADATA, *(manifest.files or {})]):
+        if ".." in Path(name).parts or Path(name).is_absolute():
+            raise StoreError(f"index {index_dir} has an unreadable manifest: file {name!r} is outside the version; {REBUILD}")
         if not (path / name).is_file():
             raise StoreError(f"index {index_dir} is incomplete: version {version!r} has no {name}; {REBUILD}")
         expected = (manifest.files or {}).get(name)

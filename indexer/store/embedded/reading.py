@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import sqlite3
 import threading
 import time
@@ -15,9 +16,11 @@ import numpy as np
 
 from embeddings.encoder import ModelInfo
 from indexer.sources.records import Passage
-from indexer.store.base import Dialect, QueryTimeout, StoreError, Where, exact_scores, fts_phrase
+from indexer.store.base import Conditions, Dialect, QueryTimeout, StoreError, Where, exact_scores, like_escape
 from indexer.store.columns import passage_of
-from indexer.store.embedded.layout import METADATA, REBUILD, VECTORS, live_version, open_version
+from indexer.store.embedded import keywords
+from indexer.store.embedded.keywords import KeywordIndex
+from indexer.store.embedded.layout import KEYWORDS, METADATA, REBUILD, VECTORS, live_version, open_version
 
 HNSW_EF_SEARCH = 512
 # A filter allowing at most this many passages is searched exactly (its
@@ -27,25 +30,15 @@ EXACT_FILTER_LIMIT = 50_000
 SELECTOR_CACHE = 32  # filters whose allowed passages are kept, per open index
 
 
-def _phrase(phrase: str) -> tuple[str, tuple]:
-    # The full-text index finds candidates fast; the substring test makes
-    # the match exact (the index stems: "forced labour" ~ "forcing labours").
-    return ("p.vec IN (SELECT rowid FROM passages_fts WHERE passages_fts MATCH ?) AND instr(lower(p.text), lower(?)) > 0",
-            (fts_phrase(phrase), phrase))
-
-
-def _excluded(words: list[str]) -> tuple[str, tuple]:
-    return ("p.vec NOT IN (SELECT rowid FROM passages_fts WHERE passages_fts MATCH ?)",
-            (" OR ".join(fts_phrase(word) for word in words),))
-
-
-# SQLite's LIKE ignores the case of ASCII letters; dates are ISO text.
+# SQLite's LIKE ignores the case of ASCII letters; dates are ISO text. Phrases
+# and excluded words are not SQL here: the keyword engine applies them.
 SQLITE = Dialect(
-    param="?", contains="{column} LIKE ? ESCAPE '\\'", date=dt.date.isoformat, phrase=_phrase, excluded=_excluded,
+    param="?", contains="{column} LIKE ? ESCAPE '\\'", date=dt.date.isoformat, phrase=None, excluded=None,
     facets={"speaker": "p.speaker_name", "party": "p.party", "house": "p.house", "section": "p.section",
             "month": "substr(p.date, 1, 7)", "year": "substr(p.date, 1, 4)", "debate": "p.debate"},
     groups={"passage": "p.vec", "speech": "p.speech_id", "debate": "coalesce(p.date, '') || '|' || coalesce(p.debate, '')"},
 )
+RESTRICTION_CACHE = 64  # filters translated for the keyword engine, kept per open version
 
 
 class EmbeddedStore:
@@ -81,6 +74,16 @@ class EmbeddedStore:
             raise StoreError(f"index {index_dir}: cannot read {METADATA}: {err}; {REBUILD}") from err
         if count != self.manifest.passages:
             raise StoreError(f"index {index_dir} is inconsistent: {METADATA} holds {count} passages, manifest says {self.manifest.passages}")
+        try:
+            self.passage_keywords = KeywordIndex(self.path / KEYWORDS / keywords.PASSAGES, self.manifest.passages)
+            self.speech_keywords = KeywordIndex(self.path / KEYWORDS / keywords.SPEECHES, self.manifest.speeches)
+        except StoreError as err:
+            raise StoreError(f"index {index_dir}: {err}; {REBUILD}") from err
+        self._restrictions: dict = {}  # (Where, level) -> the keyword engine's clauses for it
+        self._columns: dict = {}  # SQL expression -> (code of each vec, values)
+        self._columns_lock = threading.Lock()
+
+    keyword_engine = "tantivy"  # bench/scale.py reports it
 
     @property
     def location(self) -> str:
@@ -112,7 +115,11 @@ class EmbeddedStore:
             db.close()
         with self._selectors_lock:
             self._selectors.clear()
+        self._restrictions.clear()
+        self._columns.clear()
+        self.passage_keywords = self.speech_keywords = None  # tantivy's files are let go with its searcher
         self.vectors = None  # FAISS unmaps the file when its index is freed, which this does (the only reference)
+        keywords.give_back_memory()
 
     @contextlib.contextmanager
     def deadline(self, seconds: float) -> Iterator[None]:
@@ -215,11 +222,16 @@ class EmbeddedStore:
 
     def matching(self, where: Where) -> np.ndarray:
         """Vec ids of the passages that satisfy `where`, ascending."""
+        if where.conditions.textual:  # phrases or excluded words: the keyword engine knows the text
+            return self.passage_keywords.all(self._restricted(where, None))
         rows = self._db().execute(f"SELECT p.vec FROM passages p WHERE {where.sql or 1}", where.params)
         return np.fromiter((row[0] for row in rows), dtype=np.int64)
 
     def by_date(self, where: Where, limit: int, newest_first: bool = True) -> np.ndarray:
-        """Vec ids of passages `where` allows, in date order."""
+        """Vec ids of passages `where` allows, in date order (undated first oldest-first, last newest-first, as SQL sorts NULL)."""
+        if where.conditions.textual:
+            vecs = self.matching(where)
+            return vecs[self._date_order(vecs, np.zeros(len(vecs)), newest_first)][:limit]
         order = "DESC" if newest_first else "ASC"
         sql = f"SELECT p.vec FROM passages p WHERE {where.sql or 1} ORDER BY p.date {order}, p.vec LIMIT ?"
         return np.fromiter((row[0] for row in self._db().execute(sql, (*where.params, limit))), dtype=np.int64)
@@ -235,6 +247,8 @@ class EmbeddedStore:
                 cached = self._selectors.get(where)
             if cached is not None:
                 return len(cached[0])
+        if where.conditions.textual:
+            return self._distinct(self.matching(where), group)
         sql = f"SELECT count(DISTINCT {SQLITE.groups[group]}) FROM passages p WHERE {where.sql or 1}"
         return self._db().execute(sql, where.params).fetchone()[0]
 
@@ -302,26 +316,52 @@ class EmbeddedStore:
     def dense_scores(self, query: np.ndarray, vecs: np.ndarray, k: Optional[int] = None) -> tuple[np.ndarray, np.ndarray]:
         return exact_scores(self.vectors_at, query, vecs, k)
 
+    # ------------------------------------------------------------ keyword search (tantivy)
+
     def keyword(
         self, fts_query: str, k: int, where: Where = Where(), weights: tuple[float, float, float] = (1.0, 1.0, 1.0),
         order: str = "relevance", offset: int = 0,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(BM25 scores, vec ids) of passages matching an FTS5 query; higher is better."""
-        rank = f"bm25(passages_fts, {', '.join(str(float(w)) for w in weights)})"
-        order_by = {"relevance": "score DESC", "date": "p.date ASC, score DESC", "-date": "p.date DESC, score DESC"}[order]
-        sql = (
-            f"SELECT p.vec, -{rank} AS score FROM passages_fts JOIN passages p ON p.vec = passages_fts.rowid "
-            f"WHERE passages_fts MATCH ?{where.and_()} ORDER BY {order_by}, p.vec LIMIT ? OFFSET ?"
-        )
-        rows = self._fts(sql, (fts_query, *where.params, k, offset))
-        return np.array([r[1] for r in rows], dtype=np.float32), np.array([r[0] for r in rows], dtype=np.int64)
+        """(BM25 scores, vec ids) of passages matching a keyword query among those `where` allows; higher is better.
+
+        `order` date / -date sorts every match by date (ties: best first), then pages.
+        """
+        index = self.passage_keywords
+        query = self._restricted(where, index.ranking(fts_query, weights))
+        if order == "relevance":
+            return index.top(query, k, offset)
+        scores, vecs = index.scored(query)
+        ordered = self._date_order(vecs, scores, newest_first=order == "-date")[offset: offset + k]
+        return scores[ordered], vecs[ordered]
 
     def keyword_count(self, fts_query: str, where: Where = Where(), group: str = "passage") -> int:
-        sql = (
-            f"SELECT count(DISTINCT {SQLITE.groups[group]}) FROM passages_fts JOIN passages p ON p.vec = passages_fts.rowid "
-            f"WHERE passages_fts MATCH ?{where.and_()}"
-        )
-        return self._fts(sql, (fts_query, *where.params))[0][0]
+        index = self.passage_keywords
+        query = self._restricted(where, index.ranking(fts_query, (1.0, 1.0, 1.0)))
+        if group == "passage":
+            return index.count(query)
+        return self._distinct(index.all(query), group)
+
+    def keyword_scores(self, fts_query: str, vecs: np.ndarray,
+                       weights: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> np.ndarray:
+        """The BM25 score of each given passage for the keyword query (0 where it matches none of it), in the order given."""
+        vecs = np.asarray(vecs, dtype=np.int64)
+        index = self.passage_keywords
+        scores, found = index.scored(index.restricted(index.ranking(fts_query, weights), [index.vec_set(vecs)]))
+        by_vec = dict(zip(found.tolist(), scores.tolist()))
+        return np.array([by_vec.get(int(v), 0.0) for v in vecs], dtype=np.float32)
+
+    def speech_keyword(self, fts_query: str, k: int, where: Where = Where(),
+                       weights: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> tuple[np.ndarray, np.ndarray]:
+        """(BM25 scores, first passage's vec) of the k speeches whose whole text best matches the keyword query."""
+        index = self.speech_keywords
+        return index.top(self._restricted(where, index.ranking(fts_query, weights), speeches=True), k)
+
+    def more_like_this(self, text: str, k: int, where: Where = Where(), weights: tuple[float, float, float] = (1.0, 1.0, 1.0),
+                       speeches: bool = True, stopwords: frozenset = frozenset()) -> tuple[np.ndarray, np.ndarray]:
+        """(BM25 scores, vecs) of the k speeches (first passage's vec) or passages most like a long text, by its distinctive words."""
+        index = self.speech_keywords if speeches else self.passage_keywords
+        query = index.more_like_this(text, weights, stopwords=stopwords)
+        return index.top(self._restricted(where, query, speeches=speeches), k)
 
     def facet_counts(self, facet: str, vecs: Optional[np.ndarray] = None, where: Where = Where(),
                      fts: Optional[str] = None, limit: int = 50) -> list[tuple]:
@@ -332,20 +372,109 @@ class EmbeddedStore:
             sql = (f"SELECT {expression} AS value, count(*) AS n FROM passages p WHERE p.vec IN ({','.join('?' * len(ids))}) "
                    f"GROUP BY value ORDER BY n DESC, value LIMIT ?")
             return [tuple(r) for r in self._db().execute(sql, (*ids, limit))] if ids else []
-        if fts:
-            sql = (f"SELECT {expression} AS value, count(*) AS n FROM passages_fts JOIN passages p ON p.vec = passages_fts.rowid "
-                   f"WHERE passages_fts MATCH ?{where.and_()} GROUP BY value ORDER BY n DESC, value LIMIT ?")
-            return [tuple(r) for r in self._fts(sql, (fts, *where.params, limit))]
+        if fts or where.conditions.textual:
+            index = self.passage_keywords
+            matches = index.all(self._restricted(where, index.ranking(fts, (1.0, 1.0, 1.0)) if fts else None))
+            codes, values = self._column(expression)
+            counts = np.bincount(codes[matches], minlength=len(values))
+            rows = [(values[c], int(counts[c])) for c in np.flatnonzero(counts)]
+            rows.sort(key=lambda vn: (-vn[1], vn[0] is not None, vn[0] if vn[0] is not None else ""))  # as SQL: NULL first
+            return rows[:limit]
         sql = f"SELECT {expression} AS value, count(*) AS n FROM passages p WHERE {where.sql or 1} GROUP BY value ORDER BY n DESC, value LIMIT ?"
         return [tuple(r) for r in self._db().execute(sql, (*where.params, limit))]
 
-    def _fts(self, sql: str, params: tuple) -> list:
-        try:
-            return self._db().execute(sql, params).fetchall()
-        except sqlite3.OperationalError as err:
-            if "fts5" in str(err) or "syntax" in str(err):
-                raise ValueError(f"cannot run this keyword query: {err}") from err
-            raise
+    def _restricted(self, where: Where, query, speeches: bool = False):
+        """`query` (None: every passage) restricted inside the engine to what `where` allows."""
+        index = self.speech_keywords if speeches else self.passage_keywords
+        if not where:
+            return query if query is not None else index.restricted(None, [])
+        key = (where, speeches)
+        clauses = self._restrictions.get(key)
+        if clauses is None:
+            clauses = self._clauses(where.conditions, index, speeches)
+            self._restrictions[key] = clauses
+            while len(self._restrictions) > RESTRICTION_CACHE:
+                self._restrictions.pop(next(iter(self._restrictions)), None)
+        musts, must_nots = clauses
+        return index.restricted(query, musts, must_nots)
+
+    def _clauses(self, c: Conditions, index: KeywordIndex, speeches: bool) -> tuple[list, list]:
+        """The keyword engine's (must, must not) clauses for a Where's conditions: each filter exactly as the SQL means it."""
+        db = self._db()
+
+        def like(table: str, column: str, text: str) -> list[str]:
+            return [r[0] for r in db.execute(f"SELECT {column} FROM {table} WHERE {column} LIKE ? ESCAPE '\\'",
+                                             (f"%{like_escape(text)}%",))]
+
+        musts = []
+        if c.speech_id is not None:
+            musts.append(index.values("speech_id", [c.speech_id]))
+        if c.speaker:
+            musts.append(index.values("speaker_name", like("speakers", "name", c.speaker)))
+        if c.person_id:
+            musts.append(index.values("person_id", [c.person_id]))
+        if c.party:
+            parties = [r[0] for r in db.execute("SELECT name FROM parties WHERE lower(name) = lower(?)", (c.party,))]
+            musts.append(index.values("party", parties))
+        if c.house:
+            musts.append(index.values("house", [c.house]))
+        if c.section:
+            musts.append(index.values("section", [c.section]))
+        if c.date_from or c.date_to:
+            musts.append(index.days(c.date_from, c.date_to))
+        if c.debate_words:
+            titles = set(like("debates", "title", c.debate_words[0]))
+            for word in c.debate_words[1:]:
+                titles &= set(like("debates", "title", word))
+            musts.append(index.values("debate_title", sorted(titles)))
+        for phrase in c.phrases:
+            if speeches:  # a speech holds the phrase's words in order (stemmed)
+                musts.append(index.anywhere(phrase))
+            else:
+                musts.append(index.vec_set(self._phrase_vecs(phrase)))
+        must_nots = [index.anywhere(word) for word in c.excluded]
+        return musts, must_nots
+
+    def _phrase_vecs(self, phrase: str) -> np.ndarray:
+        """Passages holding a phrase exactly (case aside): the engine's stemmed phrase matches, checked in the text itself."""
+        candidates = self.passage_keywords.all(self.passage_keywords.anywhere(phrase))
+        found = []
+        for start in range(0, len(candidates), 50_000):
+            chunk = json.dumps(candidates[start: start + 50_000].tolist())
+            found.extend(r[0] for r in self._db().execute(
+                "SELECT vec FROM passages WHERE vec IN (SELECT value FROM json_each(?)) AND instr(lower(text), lower(?)) > 0",
+                (chunk, phrase)))
+        return np.array(sorted(found), dtype=np.int64)
+
+    def _column(self, expression: str) -> tuple[np.ndarray, list]:
+        """(code of each passage's value, the values) for an SQL expression on `passages p`: read once, kept."""
+        cached = self._columns.get(expression)
+        if cached is not None:
+            return cached
+        with self._columns_lock:
+            cached = self._columns.get(expression)
+            if cached is None:
+                codes_of: dict = {}
+                rows = self._db().execute(f"SELECT {expression} FROM passages p ORDER BY p.vec")
+                codes = np.fromiter((codes_of.setdefault(row[0], len(codes_of)) for row in rows), dtype=np.int32,
+                                    count=len(self))
+                cached = (codes, list(codes_of))
+                self._columns[expression] = cached
+        return cached
+
+    def _distinct(self, vecs: np.ndarray, group: str) -> int:
+        """How many speeches (or debates, or passages) the given passages belong to."""
+        if group == "passage":
+            return len(vecs)
+        codes, _ = self._column(SQLITE.groups[group])
+        return int(len(np.unique(codes[vecs])))
+
+    def _date_order(self, vecs: np.ndarray, scores: np.ndarray, newest_first: bool) -> np.ndarray:
+        """Positions of the passages by date (undated first oldest-first, last newest-first), then best score, then vec."""
+        codes, values = self._column("p.date")
+        days = np.array([dt.date.fromisoformat(v).toordinal() if v else -1 for v in values], dtype=np.int64)[codes[vecs]] \
+            if len(values) else np.zeros(len(vecs), dtype=np.int64)
+        return np.lexsort((vecs, -np.asarray(scores, dtype=np.float64), -days if newest_first else days))
 
     def breakdown(self) -> dict:
         """Passage counts by house and section, and the dates covered."""

@@ -21,7 +21,8 @@ from indexer.sources.records import Passage
 from indexer.sources.vocabulary import sitting_key
 from indexer.store.base import Replaced, StoreDescription, StoreError, check_model
 from indexer.store.columns import FIELDS, NAMES, passage_values
-from indexer.store.embedded.layout import (CURRENT, FORMAT_VERSION, MANIFEST, METADATA, VECTORS, _fsync,
+from indexer.store.embedded import keywords
+from indexer.store.embedded.layout import (CURRENT, FORMAT_VERSION, KEYWORDS, MANIFEST, METADATA, VECTORS, _fsync,
                                            _remove_stale_versions, _write_atomic, is_index, live_version, lock_index)
 from indexer.store.embedded.reading import EmbeddedStore
 
@@ -90,17 +91,20 @@ def _write_version(building: Path, passages: Sequence[Passage], vectors: np.ndar
         db.execute("CREATE INDEX passages_speech ON passages (speech_id, position)")
         for column in ("date", "house", "section", "person_id", "party"):
             db.execute(f"CREATE INDEX passages_{column} ON passages ({column})")
-        # Keyword search: BM25 over text, debate title and speaker, with
-        # Porter stemming. External content: the text is stored once.
-        db.execute(
-            "CREATE VIRTUAL TABLE passages_fts USING fts5(text, debate, speaker_name, "
-            "content='passages', content_rowid='vec', tokenize='porter unicode61 remove_diacritics 2')"
-        )
-        db.execute("INSERT INTO passages_fts (passages_fts) VALUES ('rebuild')")
+        # The values partial filters match against (a speaker's name, a debate's
+        # title, a party): the keyword engine is told the matching values.
+        for table, column, source in (("speakers", "name", "speaker_name"), ("debates", "title", "debate"),
+                                      ("parties", "name", "party")):
+            db.execute(f"CREATE TABLE {table} ({column} TEXT PRIMARY KEY) WITHOUT ROWID")
+            db.execute(f"INSERT INTO {table} SELECT DISTINCT {source} FROM passages WHERE {source} IS NOT NULL")
     db.close()
+    _write_keywords(building / KEYWORDS, passages)
     # On disk before the manifest that vouches for them (a power cut, not just a kill).
-    for name in (VECTORS, METADATA):
+    files = [VECTORS, METADATA] + sorted(str(f.relative_to(building)) for f in (building / KEYWORDS).rglob("*") if f.is_file())
+    for name in files:
         _fsync(building / name)
+    for folder in sorted({(building / name).parent for name in files}):
+        _fsync(folder)
 
     manifest = StoreDescription(
         format_version=FORMAT_VERSION,
@@ -110,7 +114,7 @@ def _write_version(building: Path, passages: Sequence[Passage], vectors: np.ndar
         speeches=len({p.speech_id for p in passages}),
         index_type=index_type,
         built_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        files={name: (building / name).stat().st_size for name in (VECTORS, METADATA)},
+        files={name: (building / name).stat().st_size for name in files},
     )
     # The manifest is written last: a version without one was never finished.
     _write_atomic(building / MANIFEST, json.dumps(asdict(manifest), indent=2))
@@ -121,6 +125,28 @@ def _write_version(building: Path, passages: Sequence[Passage], vectors: np.ndar
 
 
 _DATE = NAMES.index("date")
+
+
+def _write_keywords(folder: Path, passages: Sequence[Passage]) -> None:
+    """The keyword engine's two indexes: one document a passage, one a speech (named by its first passage's vec)."""
+    folder.mkdir()
+    text_bytes = sum(len(p.text) for p in passages)
+    keywords.write(folder / keywords.PASSAGES, (_keyword_document(vec, [p], p) for vec, p in enumerate(passages)), text_bytes)
+    speeches: dict[str, list[int]] = {}
+    for vec, passage in enumerate(passages):
+        speeches.setdefault(passage.speech_id, []).append(vec)
+    keywords.write(folder / keywords.SPEECHES, (
+        _keyword_document(vecs[0], [passages[v] for v in sorted(vecs, key=lambda v: passages[v].position)], passages[vecs[0]])
+        for vecs in speeches.values()), text_bytes)
+
+
+def _keyword_document(vec: int, parts: Sequence[Passage], first: Passage) -> keywords.KeywordDocument:
+    return keywords.KeywordDocument(
+        vec=vec, texts=[p.text for p in parts], debate=first.debate, speaker=first.speaker.name,
+        values={"speaker_name": first.speaker.name, "debate_title": first.debate, "party": first.speaker.party,
+                "house": first.house, "section": first.section, "person_id": first.speaker.person_id,
+                "speech_id": first.speech_id},
+        date=first.date)
 
 
 def _sqlite_values(passage: Passage) -> tuple:

@@ -358,13 +358,24 @@ class PostgresStore:
         return self._rows(f"SELECT count(DISTINCT {POSTGRESQL.groups[group]}) FROM {TABLE} p WHERE p.tsv @@ {tsquery}{where.and_()}",
                           (*tsparams, *where.params))[0][0]
 
+    def keyword_scores(self, fts_query: str, vecs: np.ndarray,
+                       weights: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> np.ndarray:
+        """ts_rank of each given passage for the keyword query (0 where it matches none of it), in the order given."""
+        vecs = [int(v) for v in np.asarray(vecs, dtype=np.int64)]
+        if not vecs:
+            return np.zeros(0, dtype=np.float32)
+        tsquery, tsparams = tsquery_sql(fts_query)
+        rows = self._rows(
+            f"WITH q AS (SELECT {tsquery} AS t) SELECT p.vec, {self._rank(weights)} FROM {TABLE} p, q "
+            f"WHERE p.vec = ANY(%s) AND p.tsv @@ q.t", (*tsparams, vecs))
+        by_vec = {row[0]: float(row[1]) for row in rows}
+        return np.array([by_vec.get(v, 0.0) for v in vecs], dtype=np.float32)
+
     def hybrid_pushed_down(self, query: np.ndarray, fts_query: str, k: int, where: Where, dense_weight: float,
                            weights: tuple[float, float, float]) -> tuple[np.ndarray, np.ndarray, bool]:
         """`service.search.ranking.hybrid`, pushed down: dense and keyword candidates fused in one SQL statement.
 
-        Every candidate gets both scores (unlike the embedded store, where
-        a candidate missing from the keyword list gets a floor: here its
-        ts_rank costs nothing extra), each min-max normalised over the
+        Every candidate gets both scores, each min-max normalised over the
         candidates, then summed with dense_weight.
         """
         from pgvector import Vector

@@ -1,0 +1,308 @@
+"""The embedded store's keyword engine: BM25 over passages (and whole speeches) in tantivy.
+
+Why tantivy (bench/keyword_engines.py, bench/README.md): SQLite FTS5 scores
+every passage holding any query word and cannot stop early; tantivy (a
+Lucene-style engine in Rust) prunes with block-max WAND, so a top-k query
+reads a small part of the postings. At a million passages FTS5 took 36 ms a
+query (p50), tantivy 1.3 ms, on the same queries.
+
+Each index version holds two tantivy indexes, written beside its vectors
+and switched with them (they are part of the version's folder):
+
+    keywords/passages/   one document per passage
+    keywords/speeches/   one document per speech: all its text (the next
+                         ranking level, and "more like this" for a seed)
+
+A document is named by `vec`: the passage's vec, or for a speech its first
+passage's. Tantivy names hits by (segment, doc); `docmap.npy`, written with
+the index, turns those into vecs without reading stored documents.
+
+Scoring: the sum over the query's words of BM25 in each field (passage text,
+debate title, speaker), each field's score multiplied by its weight. Text is
+tokenised at letters and digits, lower-cased, accents folded and stemmed
+(Snowball English). Filters are clauses that score nothing
+(`const_score_query(..., 0)`), so they restrict the ranking itself: a
+selective filter still fills a page.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Optional, Sequence
+
+import numpy as np
+import tantivy
+
+from indexer.store.base import StoreError
+
+PASSAGES = "passages"
+SPEECHES = "speeches"
+DOCMAP = "docmap.npy"
+ANALYZER = "hansard_en"
+RANKED_FIELDS = ("text", "debate", "speaker")  # in the order of a Store's keyword weights
+# Exact-value fields, for filters: (name in the index, passage attribute).
+VALUE_FIELDS = ("speaker_name", "debate_title", "party", "house", "section", "person_id", "speech_id")
+# The writer's memory: a bigger heap writes fewer segments; a small write
+# takes a small one (memory taken is not all given back to the system).
+WRITER_HEAP = (16_000_000, 400_000_000)
+MAX_TERMS = 64  # words and phrases a ranking query takes (a pasted page would otherwise become a huge query)
+# "More like this": the seed's most distinctive words (tf-idf), at most this many.
+MORE_LIKE_THIS_TERMS = 40
+_PHRASE = re.compile(r'"((?:[^"]|"")*)"|(\S+)')
+
+
+def analyzer() -> "tantivy.TextAnalyzer":
+    """Words as FTS5's unicode61 tokenizer cut them (runs of letters and digits), lower-cased, accents folded, stemmed."""
+    return (tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
+            .filter(tantivy.Filter.remove_long(40))
+            .filter(tantivy.Filter.lowercase())
+            .filter(tantivy.Filter.ascii_fold())
+            .filter(tantivy.Filter.stemmer("english"))
+            .build())
+
+
+def schema() -> "tantivy.Schema":
+    builder = tantivy.SchemaBuilder()
+    builder.add_integer_field("vec", indexed=True, fast=True)
+    for name in RANKED_FIELDS:
+        builder.add_text_field(name, tokenizer_name=ANALYZER, index_option="position")
+    for name in VALUE_FIELDS:
+        builder.add_text_field(name, tokenizer_name="raw", index_option="basic")
+    builder.add_integer_field("day", indexed=True, fast=True)  # date.toordinal(): range filters
+    return builder.build()
+
+
+@dataclass
+class KeywordDocument:
+    """What the keyword engine knows of a passage or a speech."""
+
+    vec: int
+    texts: Sequence[str]  # one for a passage, each passage's for a speech
+    debate: Optional[str]
+    speaker: Optional[str]
+    values: dict = field(default_factory=dict)  # VALUE_FIELDS -> exact value (None: absent)
+    date: Optional[dt.date] = None
+
+
+def write(path: Path, documents: Iterable[KeywordDocument], text_bytes: int) -> None:
+    """Write a tantivy index of the documents (about `text_bytes` of text) under path, with its docmap."""
+    path.mkdir(parents=True)
+    index = tantivy.Index(schema(), path=str(path))
+    index.register_tokenizer(ANALYZER, analyzer())
+    low, high = WRITER_HEAP
+    writer = index.writer(heap_size=int(min(high, max(low, 4 * text_bytes))), num_threads=1)
+    vecs = []
+    for document in documents:
+        doc = tantivy.Document()
+        doc.add_integer("vec", document.vec)
+        for text in document.texts:
+            doc.add_text("text", text)
+        doc.add_text("debate", document.debate or "")
+        doc.add_text("speaker", document.speaker or "")
+        for name in VALUE_FIELDS:
+            value = document.values.get(name)
+            if value:
+                doc.add_text(name, value)
+        if document.date is not None:
+            doc.add_integer("day", document.date.toordinal())
+        writer.add_document(doc)
+        vecs.append(document.vec)
+    writer.commit()
+    writer.wait_merging_threads()
+    index.reload()
+    np.save(path / DOCMAP, _docmap(index.searcher(), sorted(vecs)))
+    del writer, index
+    give_back_memory()
+
+
+def give_back_memory() -> None:
+    """Return the writer's freed heap to the system (glibc keeps it otherwise: a service writing
+    through the admin API would grow by megabytes a write)."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass  # not glibc: nothing to do
+
+
+def _docmap(searcher, vecs: list[int]) -> np.ndarray:
+    """Rows (segment, doc, vec) of every document, in vec order: read once, at write time."""
+    if not vecs:
+        return np.zeros((0, 3), dtype=np.int64)
+    hits = searcher.search(tantivy.Query.all_query(), len(vecs), count=False, order_by_field="vec",
+                           order=tantivy.Order.Asc).hits
+    return np.array([(address.segment_ord, address.doc, vec) for (_, address), vec in zip(hits, vecs)], dtype=np.int64)
+
+
+class KeywordIndex:
+    """One tantivy index of a version, opened for searching. Safe to share between threads."""
+
+    def __init__(self, path: Path, documents: int):
+        """`documents`: how many the version says this index holds (its passages, or its speeches)."""
+        self.path = path
+        try:
+            self.index = tantivy.Index.open(str(path))
+            # A version never changes: no thread watching for commits (one each, never ended, otherwise).
+            self.index.config_reader(reload_policy="Manual", num_warmers=0)
+            self.index.register_tokenizer(ANALYZER, analyzer())
+            self.searcher = self.index.searcher()
+            rows = np.load(path / DOCMAP, allow_pickle=False)
+        except (ValueError, OSError) as err:
+            raise StoreError(f"cannot read the keyword index {path.name}: {err}") from err
+        if rows.ndim != 2 or rows.shape[1] != 3 or len(rows) != documents or self.searcher.num_docs != documents:
+            raise StoreError(f"the keyword index {path.name} holds {self.searcher.num_docs} documents "
+                             f"({len(rows)} mapped), the version {documents}")
+        self.schema = self.index.schema
+        self.analyzer = analyzer()
+        # vec of (segment, doc): a table per segment, indexed by doc.
+        self._by_segment: list[np.ndarray] = []
+        for segment in range(int(rows[:, 0].max()) + 1 if len(rows) else 0):
+            mine = rows[rows[:, 0] == segment]
+            table = np.full(int(mine[:, 1].max()) + 1 if len(mine) else 0, -1, dtype=np.int64)
+            table[mine[:, 1]] = mine[:, 2]
+            self._by_segment.append(table)
+        # The map was made by the writer's searcher: check that this one numbers segments alike.
+        for segment, doc, vec in (rows[:1].tolist() + rows[-1:].tolist()):
+            hits = self.searcher.search(self.vec_set(np.array([vec])), 1, count=False).hits
+            if not hits or (hits[0][1].segment_ord, hits[0][1].doc) != (segment, doc):
+                raise StoreError(f"the keyword index {path.name} does not match its {DOCMAP}")
+
+    def vecs_of(self, hits) -> np.ndarray:
+        return np.fromiter((self._by_segment[a.segment_ord][a.doc] for _, a in hits), dtype=np.int64, count=len(hits))
+
+    # ------------------------------------------------------------ queries
+
+    def words(self, text: str) -> list[str]:
+        """The terms the index holds for a text (its stemmed words)."""
+        return self.analyzer.analyze(text)
+
+    def ranking(self, keyword_query: str, weights: Sequence[float]) -> "tantivy.Query":
+        """Any of the query's phrases or words (a Store's keyword query: quoted phrases joined by OR), each field weighted."""
+        clauses = []
+        for phrase in parse_keyword_query(keyword_query)[:MAX_TERMS]:
+            for name, weight in zip(RANKED_FIELDS, weights):
+                match = self.match(name, phrase)
+                if match is not None and weight > 0:
+                    clauses.append((tantivy.Occur.Should, tantivy.Query.boost_query(match, float(weight))))
+        return tantivy.Query.boolean_query(clauses) if clauses else tantivy.Query.empty_query()
+
+    def match(self, name: str, phrase: str) -> Optional["tantivy.Query"]:
+        """Documents whose field holds the phrase's words in order (stemmed), or its one word; None for no words."""
+        words = self.words(phrase)
+        if not words:
+            return None
+        if len(words) == 1:
+            return tantivy.Query.term_query(self.schema, name, words[0])
+        return tantivy.Query.phrase_query(self.schema, name, words)
+
+    def anywhere(self, phrase: str) -> "tantivy.Query":
+        """Documents holding the phrase in any ranked field (text, debate title or speaker)."""
+        matches = [m for m in (self.match(name, phrase) for name in RANKED_FIELDS) if m is not None]
+        if not matches:
+            return tantivy.Query.empty_query()
+        return tantivy.Query.boolean_query([(tantivy.Occur.Should, m) for m in matches])
+
+    def values(self, name: str, values: Iterable[str]) -> "tantivy.Query":
+        values = list(values)
+        if not values:
+            return tantivy.Query.empty_query()
+        if len(values) == 1:
+            return tantivy.Query.term_query(self.schema, name, values[0])
+        return tantivy.Query.term_set_query(self.schema, name, values)
+
+    def vec_set(self, vecs: np.ndarray) -> "tantivy.Query":
+        if not len(vecs):
+            return tantivy.Query.empty_query()
+        return tantivy.Query.term_set_query(self.schema, "vec", [int(v) for v in vecs])
+
+    def days(self, first: Optional[dt.date], last: Optional[dt.date]) -> "tantivy.Query":
+        low = first.toordinal() if first else 0
+        high = last.toordinal() if last else dt.date.max.toordinal()
+        return tantivy.Query.range_query(self.schema, "day", tantivy.FieldType.Integer, low, high)
+
+    @staticmethod
+    def restricted(query: Optional["tantivy.Query"], musts: Sequence["tantivy.Query"],
+                   must_nots: Sequence["tantivy.Query"] = ()) -> "tantivy.Query":
+        """`query` (scored; None: every document, unscored) where every `musts` holds and no `must_nots` does."""
+        clauses = [(tantivy.Occur.Must, tantivy.Query.const_score_query(m, 0.0)) for m in musts]
+        clauses += [(tantivy.Occur.MustNot, m) for m in must_nots]
+        if query is not None:
+            if not clauses:
+                return query
+            clauses.append((tantivy.Occur.Must, query))
+        elif not musts:
+            clauses.append((tantivy.Occur.Must, tantivy.Query.const_score_query(tantivy.Query.all_query(), 0.0)))
+        return tantivy.Query.boolean_query(clauses)
+
+    # ------------------------------------------------------------ running them
+
+    def top(self, query, k: int, offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """(BM25 scores, vecs) of the k best documents after `offset`, best first."""
+        if k <= 0:
+            return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
+        hits = self.searcher.search(query, k, count=False, offset=offset).hits
+        return np.array([s for s, _ in hits], dtype=np.float32), self.vecs_of(hits)
+
+    def count(self, query) -> int:
+        return self.searcher.search(query, 1, count=True).count
+
+    def all(self, query) -> np.ndarray:
+        """Vecs of every matching document, ascending (unscored: cheaper than ranking them)."""
+        total = self.count(query)
+        if not total:
+            return np.zeros(0, dtype=np.int64)
+        hits = self.searcher.search(query, total, count=False, order_by_field="vec", order=tantivy.Order.Asc).hits
+        return np.sort(self.vecs_of(hits))
+
+    def scored(self, query) -> tuple[np.ndarray, np.ndarray]:
+        """(BM25 scores, vecs) of every matching document, best first."""
+        return self.top(query, self.count(query))
+
+    def document_frequency(self, word: str) -> int:
+        """How many documents hold a (stemmed) term in their text."""
+        return self.searcher.doc_freq("text", word)
+
+    def more_like_this(self, text: str, weights: Sequence[float], terms: int = MORE_LIKE_THIS_TERMS,
+                       stopwords: frozenset = frozenset()) -> "tantivy.Query":
+        """A query of the text's most distinctive words (tf-idf against this index), each boosted by its weight.
+
+        For a seed speech or a pasted text: thousands of words become a few
+        dozen, so the query is as fast as a typed one.
+        """
+        stems = [w for w in self.words(text) if len(w) > 2 and not w.isdigit()]
+        skip = {s for word in stopwords for s in self.words(word)}
+        counts: dict[str, int] = {}
+        for stem in stems:
+            if stem not in skip:
+                counts[stem] = counts.get(stem, 0) + 1
+        n = max(self.searcher.num_docs, 1)
+        scored = []
+        for stem, tf in counts.items():
+            df = self.searcher.doc_freq("text", stem)
+            if df == 0 or df > n / 2:
+                continue  # unknown here, or in most documents: says nothing
+            scored.append((tf * np.log(1 + n / df), stem))
+        scored.sort(key=lambda ts: (-ts[0], ts[1]))
+        top = scored[:terms]
+        if not top:
+            return tantivy.Query.empty_query()
+        best = top[0][0]
+        clauses = []
+        for weight_of_term, stem in top:
+            for name, weight in zip(RANKED_FIELDS, weights):
+                if weight > 0:
+                    term = tantivy.Query.term_query(self.schema, name, stem)
+                    clauses.append((tantivy.Occur.Should, tantivy.Query.boost_query(term, float(weight) * weight_of_term / best)))
+        return tantivy.Query.boolean_query(clauses)
+
+
+def parse_keyword_query(keyword_query: str) -> list[str]:
+    """The phrases of a keyword query (`fts_phrase`s joined by OR; a bare word is a phrase of one), unquoted."""
+    phrases = []
+    for quoted, bare in _PHRASE.findall(keyword_query or ""):
+        if quoted or bare != "OR":
+            phrases.append(quoted.replace('""', '"') if quoted else bare)
+    return phrases
