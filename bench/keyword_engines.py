@@ -8,7 +8,7 @@ both engines with English stemming, then runs real queries people typed
 (hansard/real-queries) the way keyword mode does: the query's words less
 stop words, OR'd, BM25 with the debate title weighted twice, top 200.
 
-    .venv/bin/pip install -e '.[bench]'
+    (tantivy is a dependency of the project: the embedded store's keyword engine)
     .venv/bin/python bench/keyword_engines.py ../shared/data/hansard/xml [--repeat 1] [--queries 200]
 
 `--repeat N` copies the passages N times (other ids) to see how each engine
