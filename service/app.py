@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from embeddings.encoder import Encoder
+from indexer.store.embedded.keywords import limit_malloc_arenas
 from service.errors import install_error_handlers
 from service.guard import RequestGuard
 from service.mcp import McpEndpoint
@@ -42,6 +43,7 @@ def create_app(settings: Optional[Settings] = None, encoder: Optional[Encoder] =
     happens before the first request and a failure stops start-up.
     """
     settings = settings or Settings()
+    limit_malloc_arenas()
     metrics = Metrics()
     state = ServiceState(settings, encoder, metrics)
     mcp = McpEndpoint(state, max_body_bytes=int(settings.max_body_mb * MB))  # the MCP server, read-only always

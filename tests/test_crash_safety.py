@@ -133,6 +133,17 @@ elif point == "passages half inserted":
             die()
         return real_row(passage)
     store._sqlite_values = row
+elif point == "keyword index half written":
+    written = []
+    real_keywords = store.keywords.write
+    def keywords(path, documents, text_bytes):
+        def documents_then_die():
+            for n, document in enumerate(documents):
+                if n == len(passages) // 2:
+                    die()
+                yield document
+        return real_keywords(path, documents_then_die(), text_bytes)
+    store.keywords.write = keywords
 elif point == "manifest written":
     store._fsync = after(store._fsync, lambda path: Path(path).is_dir())  # the version folder, after its manifest
 elif point == "version renamed":
@@ -148,7 +159,7 @@ elif point == "CURRENT switched":
 store.write_index(index_dir, passages, vectors, old.model)
 print("not killed")
 """
-KILL_POINTS = ["vectors written", "passages half inserted", "manifest written", "version renamed",
+KILL_POINTS = ["vectors written", "passages half inserted", "keyword index half written", "manifest written", "version renamed",
                "CURRENT half switched", "CURRENT switched"]
 
 

@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -147,6 +148,10 @@ def test_an_index_from_another_model_is_refused(small_index, tmp_path, encoder, 
         build_index([LORDS_WMS], copy, encoder, members)
 
 
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
 @pytest.mark.parametrize(
     "damage, message",
     [
@@ -155,6 +160,11 @@ def test_an_index_from_another_model_is_refused(small_index, tmp_path, encoder, 
         (lambda copy, version: (version / "vectors.faiss").write_bytes(b"garbage"), "vectors.faiss"),
         (lambda copy, version: (version / "passages.sqlite").write_bytes(b"garbage" * 100), "passages.sqlite"),
         (lambda copy, version: (copy / CURRENT).unlink(), "not a hansard-search index"),
+        (lambda copy, version: shutil.rmtree(version / "keywords"), "has no keywords"),
+        (lambda copy, version: (version / "keywords" / "passages" / "docmap.npy").write_bytes(b"garbage"),
+         "keywords/passages/docmap.npy is 7 bytes"),
+        (lambda copy, version: _truncate(next((version / "keywords" / "speeches").glob("*.idx"))), r"keywords/speeches/.*\.idx is"),
+        (lambda copy, version: (version / "keywords" / "passages" / "meta.json").unlink(), "no keywords/passages/meta.json"),
     ],
 )
 def test_a_damaged_index_is_refused_with_a_clear_message(small_index, tmp_path, damage, message):

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from indexer.build import build_index
+from indexer.store.base import Filters
 from indexer.store.embedded import EmbeddedStore
 
 from fixtures import COMMONS_WMS, LORDS_WMS, revised_sitting, speeches_in, write_day
@@ -19,11 +20,33 @@ def _vectors(index: EmbeddedStore) -> dict[str, np.ndarray]:
     return {p.id: index.vectors_at([vec])[0] for vec, p in index.iter_passages()}
 
 
+# Keyword queries the views below compare: words of these sittings, a phrase, a filter.
+KEYWORD_QUERIES = ['"statement"', '"government" OR "minister" OR "department"', '"written ministerial statement"']
+
+
+def _keyword_view(index: EmbeddedStore, fts: str, **filters) -> dict[str, float]:
+    """Every keyword match, by passage id (vec numbers differ between an update and a rebuild), with its BM25."""
+    scores, vecs = index.keyword(fts, 100_000, index.where(Filters(**filters)))
+    return {p.id: round(float(s), 3) for p, s in zip(index.passages_at(vecs), scores)}
+
+
+def _speech_view(index: EmbeddedStore, fts: str) -> dict[str, float]:
+    scores, vecs = index.speech_keyword(fts, 100_000)
+    return {p.speech_id: round(float(s), 3) for p, s in zip(index.passages_at(vecs), scores)}
+
+
 def _assert_same_index(a: EmbeddedStore, b: EmbeddedStore) -> None:
     assert _contents(a) == _contents(b)
     va, vb = _vectors(a), _vectors(b)
     for pid in va:
         assert np.allclose(va[pid], vb[pid], atol=1e-5), pid
+    # The keyword engine too: the same matches with the same scores, by passage and by speech, counts and facets.
+    for fts in KEYWORD_QUERIES:
+        assert _keyword_view(a, fts) == _keyword_view(b, fts) != {}
+        assert _keyword_view(a, fts, house="commons") == _keyword_view(b, fts, house="commons")
+        assert _speech_view(a, fts) == _speech_view(b, fts)
+        assert a.keyword_count(fts, group="speech") == b.keyword_count(fts, group="speech")
+        assert a.facet_counts("speaker", fts=fts, limit=500) == b.facet_counts("speaker", fts=fts, limit=500)
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ import numpy as np
 
 from indexer.sources.records import Passage
 from indexer.store import Store, Where
-from indexer.store.base import fts_phrase
+from indexer.store.base import FIELD_WEIGHTS, fts_phrase
 from service.search.query import ParsedQuery
 
 Mode = Literal["hybrid", "dense", "keyword", "rrf"]
@@ -31,11 +31,10 @@ MODES: tuple[str, ...] = ("hybrid", "dense", "keyword", "rrf")
 DEFAULT_MODE: Mode = "hybrid"
 
 # Tuned on half of the QA set and checked on the other half (bench/fusion.py,
-# bench/results/fusion.json): weight of the dense score in hybrid, and BM25
-# weights for text, debate title, speaker. Weighting the debate title twice
-# was the largest single gain (keyword nDCG@10 0.295 -> 0.390).
+# bench/results/fusion.json): weight of the dense score in hybrid. The BM25
+# weights of text, debate title and speaker are the stores' (FIELD_WEIGHTS).
 HYBRID_DENSE_WEIGHT = 0.4
-BM25_WEIGHTS = (1.0, 2.0, 1.0)
+BM25_WEIGHTS = FIELD_WEIGHTS
 # Words in more passages than this share are left out of keyword queries.
 MAX_DF_SHARE = 0.1
 # Candidates taken from each ranking before fusing, grouping or date-sorting.

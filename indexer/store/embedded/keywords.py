@@ -17,8 +17,14 @@ A document is named by `vec`: the passage's vec, or for a speech its first
 passage's. Tantivy names hits by (segment, doc); `docmap.npy`, written with
 the index, turns those into vecs without reading stored documents.
 
-Scoring: the sum over the query's words of BM25 in each field (passage text,
-debate title, speaker), each field's score multiplied by its weight. Text is
+Scoring: BM25 (k1 1.2, b 0.75) over one field holding the passage text, the
+debate title and the speaker, the title written twice: a word's frequency
+is its count in the text plus twice its count in the title plus its count
+in the speaker's name, as SQLite FTS5's column weights made it (1, 2, 1).
+(Summing a BM25 per field instead, weighted, lost 0.18 nDCG@10 on the
+natural-dev queries: a short title saturates at once and every passage of
+a debate whose title matches floods the top.) One field also keeps the
+query a plain union of terms, the case block-max WAND prunes best. Text is
 tokenised at letters and digits, lower-cased, accents folded and stemmed
 (Snowball English). Filters are clauses that score nothing
 (`const_score_query(..., 0)`), so they restrict the ranking itself: a
@@ -37,13 +43,13 @@ from typing import Iterable, Optional, Sequence
 import numpy as np
 import tantivy
 
-from indexer.store.base import StoreError
+from indexer.store.base import FIELD_WEIGHTS, StoreError
 
 PASSAGES = "passages"
 SPEECHES = "speeches"
 DOCMAP = "docmap.npy"
 ANALYZER = "hansard_en"
-RANKED_FIELDS = ("text", "debate", "speaker")  # in the order of a Store's keyword weights
+RANKED = "all"  # the one ranked field: text, title, title, speaker
 # Exact-value fields, for filters: (name in the index, passage attribute).
 VALUE_FIELDS = ("speaker_name", "debate_title", "party", "house", "section", "person_id", "speech_id")
 # The writer's memory: a bigger heap writes fewer segments; a small write
@@ -68,8 +74,7 @@ def analyzer() -> "tantivy.TextAnalyzer":
 def schema() -> "tantivy.Schema":
     builder = tantivy.SchemaBuilder()
     builder.add_integer_field("vec", indexed=True, fast=True)
-    for name in RANKED_FIELDS:
-        builder.add_text_field(name, tokenizer_name=ANALYZER, index_option="position")
+    builder.add_text_field(RANKED, tokenizer_name=ANALYZER, index_option="position")
     for name in VALUE_FIELDS:
         builder.add_text_field(name, tokenizer_name="raw", index_option="basic")
     builder.add_integer_field("day", indexed=True, fast=True)  # date.toordinal(): range filters
@@ -99,10 +104,12 @@ def write(path: Path, documents: Iterable[KeywordDocument], text_bytes: int) -> 
     for document in documents:
         doc = tantivy.Document()
         doc.add_integer("vec", document.vec)
+        # Each a value of its own: a phrase does not match across two of them.
         for text in document.texts:
-            doc.add_text("text", text)
-        doc.add_text("debate", document.debate or "")
-        doc.add_text("speaker", document.speaker or "")
+            doc.add_text(RANKED, text)
+        for _ in range(int(FIELD_WEIGHTS[1])):
+            doc.add_text(RANKED, document.debate or "")
+        doc.add_text(RANKED, document.speaker or "")
         for name in VALUE_FIELDS:
             value = document.values.get(name)
             if value:
@@ -117,6 +124,21 @@ def write(path: Path, documents: Iterable[KeywordDocument], text_bytes: int) -> 
     np.save(path / DOCMAP, _docmap(index.searcher(), sorted(vecs)))
     del writer, index
     give_back_memory()
+
+
+def limit_malloc_arenas(arenas: int = 2) -> None:
+    """Let glibc keep at most a few heaps (a long-running process that writes versions: the service).
+
+    Each write runs tantivy's writer and merge threads, new threads each
+    time; glibc gives threads heaps of their own (up to 8 a core) and keeps
+    what each once held, so without a limit a service taking admin writes
+    swings by tens of MB. Python runs one thread at a time: a few heaps cost
+    it nothing measurable.
+    """
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(-8, arenas)  # M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass  # not glibc
 
 
 def give_back_memory() -> None:
@@ -179,15 +201,13 @@ class KeywordIndex:
         """The terms the index holds for a text (its stemmed words)."""
         return self.analyzer.analyze(text)
 
-    def ranking(self, keyword_query: str, weights: Sequence[float]) -> "tantivy.Query":
-        """Any of the query's phrases or words (a Store's keyword query: quoted phrases joined by OR), each field weighted."""
-        clauses = []
-        for phrase in parse_keyword_query(keyword_query)[:MAX_TERMS]:
-            for name, weight in zip(RANKED_FIELDS, weights):
-                match = self.match(name, phrase)
-                if match is not None and weight > 0:
-                    clauses.append((tantivy.Occur.Should, tantivy.Query.boost_query(match, float(weight))))
-        return tantivy.Query.boolean_query(clauses) if clauses else tantivy.Query.empty_query()
+    def ranking(self, keyword_query: str) -> "tantivy.Query":
+        """Any of the query's phrases or words (a Store's keyword query: quoted phrases joined by OR)."""
+        matches = [m for m in (self.match(RANKED, phrase) for phrase in parse_keyword_query(keyword_query)[:MAX_TERMS])
+                   if m is not None]
+        if not matches:
+            return tantivy.Query.empty_query()
+        return tantivy.Query.boolean_query([(tantivy.Occur.Should, m) for m in matches])
 
     def match(self, name: str, phrase: str) -> Optional["tantivy.Query"]:
         """Documents whose field holds the phrase's words in order (stemmed), or its one word; None for no words."""
@@ -199,11 +219,8 @@ class KeywordIndex:
         return tantivy.Query.phrase_query(self.schema, name, words)
 
     def anywhere(self, phrase: str) -> "tantivy.Query":
-        """Documents holding the phrase in any ranked field (text, debate title or speaker)."""
-        matches = [m for m in (self.match(name, phrase) for name in RANKED_FIELDS) if m is not None]
-        if not matches:
-            return tantivy.Query.empty_query()
-        return tantivy.Query.boolean_query([(tantivy.Occur.Should, m) for m in matches])
+        """Documents holding the phrase in their text, debate title or speaker."""
+        return self.match(RANKED, phrase) or tantivy.Query.empty_query()
 
     def values(self, name: str, values: Iterable[str]) -> "tantivy.Query":
         values = list(values)
@@ -263,11 +280,11 @@ class KeywordIndex:
 
     def document_frequency(self, word: str) -> int:
         """How many documents hold a (stemmed) term in their text."""
-        return self.searcher.doc_freq("text", word)
+        return self.searcher.doc_freq(RANKED, word)
 
-    def more_like_this(self, text: str, weights: Sequence[float], terms: int = MORE_LIKE_THIS_TERMS,
+    def more_like_this(self, text: str, terms: int = MORE_LIKE_THIS_TERMS,
                        stopwords: frozenset = frozenset()) -> "tantivy.Query":
-        """A query of the text's most distinctive words (tf-idf against this index), each boosted by its weight.
+        """A query of the text's most distinctive words (tf-idf against this index), each boosted by its tf-idf.
 
         For a seed speech or a pasted text: thousands of words become a few
         dozen, so the query is as fast as a typed one.
@@ -281,7 +298,7 @@ class KeywordIndex:
         n = max(self.searcher.num_docs, 1)
         scored = []
         for stem, tf in counts.items():
-            df = self.searcher.doc_freq("text", stem)
+            df = self.searcher.doc_freq(RANKED, stem)
             if df == 0 or df > n / 2:
                 continue  # unknown here, or in most documents: says nothing
             scored.append((tf * np.log(1 + n / df), stem))
@@ -290,13 +307,9 @@ class KeywordIndex:
         if not top:
             return tantivy.Query.empty_query()
         best = top[0][0]
-        clauses = []
-        for weight_of_term, stem in top:
-            for name, weight in zip(RANKED_FIELDS, weights):
-                if weight > 0:
-                    term = tantivy.Query.term_query(self.schema, name, stem)
-                    clauses.append((tantivy.Occur.Should, tantivy.Query.boost_query(term, float(weight) * weight_of_term / best)))
-        return tantivy.Query.boolean_query(clauses)
+        return tantivy.Query.boolean_query([
+            (tantivy.Occur.Should, tantivy.Query.boost_query(tantivy.Query.term_query(self.schema, RANKED, stem), weight / best))
+            for weight, stem in top])
 
 
 def parse_keyword_query(keyword_query: str) -> list[str]:

@@ -16,7 +16,7 @@ import numpy as np
 
 from embeddings.encoder import ModelInfo
 from indexer.sources.records import Passage
-from indexer.store.base import Conditions, Dialect, QueryTimeout, StoreError, Where, exact_scores, like_escape
+from indexer.store.base import FIELD_WEIGHTS, Conditions, Dialect, QueryTimeout, StoreError, Where, exact_scores, like_escape
 from indexer.store.columns import passage_of
 from indexer.store.embedded import keywords
 from indexer.store.embedded.keywords import KeywordIndex
@@ -39,6 +39,14 @@ SQLITE = Dialect(
     groups={"passage": "p.vec", "speech": "p.speech_id", "debate": "coalesce(p.date, '') || '|' || coalesce(p.debate, '')"},
 )
 RESTRICTION_CACHE = 64  # filters translated for the keyword engine, kept per open version
+
+
+def _fixed(fts_query: str, weights: Optional[tuple]) -> str:
+    """The query, once the field weights asked for are the index's own (written into it: FIELD_WEIGHTS)."""
+    if weights is not None and tuple(float(w) for w in weights) != FIELD_WEIGHTS:
+        raise ValueError(f"this index weights text, debate title and speaker {FIELD_WEIGHTS} (set when it is written), "
+                         f"not {tuple(weights)}")
+    return fts_query
 
 
 class EmbeddedStore:
@@ -319,7 +327,7 @@ class EmbeddedStore:
     # ------------------------------------------------------------ keyword search (tantivy)
 
     def keyword(
-        self, fts_query: str, k: int, where: Where = Where(), weights: tuple[float, float, float] = (1.0, 1.0, 1.0),
+        self, fts_query: str, k: int, where: Where = Where(), weights: Optional[tuple[float, float, float]] = None,
         order: str = "relevance", offset: int = 0,
     ) -> tuple[np.ndarray, np.ndarray]:
         """(BM25 scores, vec ids) of passages matching a keyword query among those `where` allows; higher is better.
@@ -327,7 +335,7 @@ class EmbeddedStore:
         `order` date / -date sorts every match by date (ties: best first), then pages.
         """
         index = self.passage_keywords
-        query = self._restricted(where, index.ranking(fts_query, weights))
+        query = self._restricted(where, index.ranking(_fixed(fts_query, weights)))
         if order == "relevance":
             return index.top(query, k, offset)
         scores, vecs = index.scored(query)
@@ -336,31 +344,32 @@ class EmbeddedStore:
 
     def keyword_count(self, fts_query: str, where: Where = Where(), group: str = "passage") -> int:
         index = self.passage_keywords
-        query = self._restricted(where, index.ranking(fts_query, (1.0, 1.0, 1.0)))
+        query = self._restricted(where, index.ranking(fts_query))
         if group == "passage":
             return index.count(query)
         return self._distinct(index.all(query), group)
 
     def keyword_scores(self, fts_query: str, vecs: np.ndarray,
-                       weights: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> np.ndarray:
+                       weights: Optional[tuple[float, float, float]] = None) -> np.ndarray:
         """The BM25 score of each given passage for the keyword query (0 where it matches none of it), in the order given."""
         vecs = np.asarray(vecs, dtype=np.int64)
         index = self.passage_keywords
-        scores, found = index.scored(index.restricted(index.ranking(fts_query, weights), [index.vec_set(vecs)]))
+        scores, found = index.scored(index.restricted(index.ranking(_fixed(fts_query, weights)), [index.vec_set(vecs)]))
         by_vec = dict(zip(found.tolist(), scores.tolist()))
         return np.array([by_vec.get(int(v), 0.0) for v in vecs], dtype=np.float32)
 
     def speech_keyword(self, fts_query: str, k: int, where: Where = Where(),
-                       weights: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> tuple[np.ndarray, np.ndarray]:
+                       weights: Optional[tuple[float, float, float]] = None) -> tuple[np.ndarray, np.ndarray]:
         """(BM25 scores, first passage's vec) of the k speeches whose whole text best matches the keyword query."""
         index = self.speech_keywords
-        return index.top(self._restricted(where, index.ranking(fts_query, weights), speeches=True), k)
+        return index.top(self._restricted(where, index.ranking(_fixed(fts_query, weights)), speeches=True), k)
 
-    def more_like_this(self, text: str, k: int, where: Where = Where(), weights: tuple[float, float, float] = (1.0, 1.0, 1.0),
+    def more_like_this(self, text: str, k: int, where: Where = Where(), weights: Optional[tuple[float, float, float]] = None,
                        speeches: bool = True, stopwords: frozenset = frozenset()) -> tuple[np.ndarray, np.ndarray]:
         """(BM25 scores, vecs) of the k speeches (first passage's vec) or passages most like a long text, by its distinctive words."""
         index = self.speech_keywords if speeches else self.passage_keywords
-        query = index.more_like_this(text, weights, stopwords=stopwords)
+        query = index.more_like_this(text, stopwords=stopwords)
+        _fixed(text, weights)
         return index.top(self._restricted(where, query, speeches=speeches), k)
 
     def facet_counts(self, facet: str, vecs: Optional[np.ndarray] = None, where: Where = Where(),
@@ -374,7 +383,7 @@ class EmbeddedStore:
             return [tuple(r) for r in self._db().execute(sql, (*ids, limit))] if ids else []
         if fts or where.conditions.textual:
             index = self.passage_keywords
-            matches = index.all(self._restricted(where, index.ranking(fts, (1.0, 1.0, 1.0)) if fts else None))
+            matches = index.all(self._restricted(where, index.ranking(fts) if fts else None))
             codes, values = self._column(expression)
             counts = np.bincount(codes[matches], minlength=len(values))
             rows = [(values[c], int(counts[c])) for c in np.flatnonzero(counts)]

@@ -13,7 +13,7 @@ import numpy as np
 
 from embeddings.encoder import ModelInfo
 from indexer.sources.records import Passage
-from indexer.store.base import Dialect, QueryTimeout, StoreDescription, StoreUnavailable, Where, exact_scores
+from indexer.store.base import FIELD_WEIGHTS, Dialect, QueryTimeout, StoreDescription, StoreUnavailable, Where, exact_scores
 from indexer.store.columns import passage_of
 from indexer.store.postgres.schema import (HNSW_EF_SEARCH, HNSW_MAX_EF_SEARCH, KEYWORD_RANK, MAX_SCAN_TUPLES,
                                            DEADLINE_SLACK_MS, PASSAGE_NAMES, SCHEMA_VERSION, SELECT, TABLE,
@@ -338,10 +338,10 @@ class PostgresStore:
 
     keyword_rank = KEYWORD_RANK  # an expression of p.tsv and q.t; a benchmark may try others
 
-    def _rank(self, weights: tuple[float, float, float]) -> str:
-        return self.keyword_rank.replace("{weights}", rank_weights(weights))
+    def _rank(self, weights: Optional[tuple[float, float, float]]) -> str:
+        return self.keyword_rank.replace("{weights}", rank_weights(weights or FIELD_WEIGHTS))
 
-    def keyword(self, fts_query: str, k: int, where: Where = Where(), weights: tuple[float, float, float] = (1.0, 1.0, 1.0),
+    def keyword(self, fts_query: str, k: int, where: Where = Where(), weights: Optional[tuple[float, float, float]] = None,
                 order: str = "relevance", offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """(ts_rank scores, vec ids) of passages matching the keyword query; higher is better."""
         tsquery, tsparams = tsquery_sql(fts_query)
@@ -359,7 +359,7 @@ class PostgresStore:
                           (*tsparams, *where.params))[0][0]
 
     def keyword_scores(self, fts_query: str, vecs: np.ndarray,
-                       weights: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> np.ndarray:
+                       weights: Optional[tuple[float, float, float]] = None) -> np.ndarray:
         """ts_rank of each given passage for the keyword query (0 where it matches none of it), in the order given."""
         vecs = [int(v) for v in np.asarray(vecs, dtype=np.int64)]
         if not vecs:

@@ -140,19 +140,43 @@ def redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{netloc[-1]}"))
 
 
+# pgvector's types as registered on an earlier connection to the same
+# database: {url: (the vector type's oid, adapters)}. register_vector makes
+# new (anonymous) adapter classes on every call, and psycopg keeps every
+# adapter class it has seen in a class-wide cache: registering afresh on
+# each connection grew a service by ~100 kB a write, for ever.
+_VECTOR_ADAPTERS: dict = {}
+_VECTOR_OID = "SELECT to_regtype('vector')::oid"
+
+
 def connect(url: str, autocommit: bool = True, read_only: bool = False):
     """A psycopg connection with pgvector's types registered; DatabaseError when it cannot be made."""
     import psycopg
     from pgvector.psycopg import register_vector
 
-    try:
-        conn = psycopg.connect(url, autocommit=autocommit, connect_timeout=10, application_name="hansard-search")
-    except psycopg.Error as err:
-        raise DatabaseError(f"cannot connect to {redact(url)}: {str(err).strip()}") from err
-    try:
-        register_vector(conn)
-    except psycopg.ProgrammingError:
-        pass  # the extension is not there yet: migrate creates it, then reconnects
+    def opened(context=None):
+        try:
+            return psycopg.connect(url, autocommit=autocommit, connect_timeout=10, application_name="hansard-search",
+                                   context=context)
+        except psycopg.Error as err:
+            raise DatabaseError(f"cannot connect to {redact(url)}: {str(err).strip()}") from err
+
+    oid, adapters = _VECTOR_ADAPTERS.get(url, (None, None))
+    conn = opened(adapters)
+    if adapters is None or conn.execute(_VECTOR_OID).fetchone()[0] != oid:  # first, or the extension made anew
+        if adapters is not None:
+            conn.close()
+            conn = opened()
+        try:
+            register_vector(conn)
+        except psycopg.ProgrammingError:
+            pass  # the extension is not there yet: migrate creates it, then reconnects
+        else:
+            if not autocommit:
+                conn.rollback()
+            _VECTOR_ADAPTERS[url] = (conn.execute(_VECTOR_OID).fetchone()[0], conn.adapters)
+    if not autocommit:
+        conn.rollback()  # the checks above opened a transaction: the caller starts from none
     if read_only:
         conn.execute("SET default_transaction_read_only = on")
     return conn
