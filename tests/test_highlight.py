@@ -1,9 +1,11 @@
 """Highlighting: which sentences of a result match the query, and where its words are."""
 
 import numpy as np
+import pytest
 
 from indexer.sources.passages import sentence_spans
-from service.search.highlight import Highlighter, choose, marked_spans, word_matches
+from indexer.store.words import spans, stem, stems
+from service.search.highlight import Highlighter, choose, word_matches
 
 TEXT = ("The Minister has set out the costs. High speed rail will cost £56 billion, Mr. Speaker. "
         "Nobody in this House doubts the need for new railways.")
@@ -19,19 +21,31 @@ def test_sentence_spans_are_offsets_into_the_text_without_surrounding_space():
     ]
 
 
-def test_marked_spans_read_fts_highlight_markers():
-    assert marked_spans("a \x02rail\x03 way and \x02high speed\x03") == [(2, 6), (15, 25)]
-    assert marked_spans("no marks") == []
+def test_words_are_cut_and_stemmed_as_the_keyword_index_holds_them(small_index):
+    # The highlighter's words (Python, with offsets) are the engine's terms (tantivy's analyser), on real text.
+    from indexer.store.embedded import EmbeddedStore
+    for n, (_, passage) in enumerate(EmbeddedStore(small_index).iter_passages()):
+        text = passage.text + " Café naïve don't covid-19 " + "x" * 50
+        assert [term for term, _, _ in spans(text)] == stems(text), passage.id
+        assert all(stem(text[a:b]) == term for term, a, b in spans(text))
+        if n > 300:
+            break
 
 
 def test_word_matches_stem_like_keyword_search():
     sentences = ["New railways are costing more.", "Nothing here.", "The railway costs too much."]
     found = word_matches(sentences, '"railway" OR "cost"')
     assert set(found) == {0, 2}
-    # Porter stemming: "railways" and "costing" match "railway" and "cost".
+    # Stemmed: "railways" and "costing" match "railway" and "cost".
     assert [sentences[0][a:b] for a, b in found[0][1]] == ["railways", "costing"]
+    assert found[2][0] == pytest.approx(found[0][0])  # BM25: both words, sentences of one length
+    both, one = (word_matches(["The railway costs.", "The railway stops."], '"railway" OR "cost"')[i][0] for i in (0, 1))
+    assert both > one > 0
     assert word_matches(sentences, '"zebra"') == {}
     assert word_matches(sentences, "") == {}
+    # A phrase is marked whole, where its words stand in a row, and only there.
+    phrased = word_matches(["High speed rail is fast; rail at high speed is not.", "Speed high rail."], '"high speed rail"')
+    assert list(phrased) == [0] and phrased[0][1] == [(0, 15)]
 
 
 def test_choose_names_the_best_and_a_close_second_in_text_order():

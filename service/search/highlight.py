@@ -3,9 +3,10 @@
 Two signals, the cheap one first:
 
 1. Words. The query's words and phrases are matched against each sentence
-   with SQLite FTS5 and the same Porter stemming as keyword search, so
-   "railways" marks "railway". The sentences with the best BM25 score are
-   chosen and every matched word is marked.
+   with the words and stems keyword search uses (`indexer.store.words`),
+   so "railways" marks "railway". The sentences with the best BM25 score
+   (over the page's sentences) are chosen and every matched word or phrase
+   is marked.
 2. Meaning. A passage found by dense search may share no word with the
    query ("high speed rail" finding a passage about "HS2"). Its sentences
    are then embedded and the nearest to the query vector is chosen. That
@@ -18,7 +19,7 @@ indices), end exclusive.
 
 from __future__ import annotations
 
-import sqlite3
+import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -27,12 +28,12 @@ from typing import Callable, Optional
 import numpy as np
 
 from indexer.sources.passages import sentence_spans
+from indexer.store.words import parse_keyword_query, spans, stems
 
 SEMANTIC_BUDGET = 60  # sentences embedded per page at most
 MAX_SENTENCES = 2  # sentences named per passage at most
 SECOND_SHARE = 0.75  # a second sentence is named when it scores at least this share of the best
 CACHE_SIZE = 20_000  # sentence vectors kept
-_OPEN, _CLOSE = "\x02", "\x03"
 
 
 @dataclass
@@ -52,37 +53,36 @@ class PassageHighlight:
     by: Optional[str] = None  # "words", "meaning", or None when nothing was chosen
 
 
+BM25_K1, BM25_B = 1.2, 0.75
+
+
 def word_matches(sentences: list[str], fts_query: str) -> dict[int, tuple[float, list[tuple[int, int]]]]:
-    """For each sentence (by index) that matches `fts_query`: its BM25 score (higher is better) and word marks."""
-    if not fts_query or not sentences:
+    """For each sentence (by index) holding any of `fts_query`'s words or phrases: its BM25 score among the sentences, and the marks."""
+    phrases = [terms for terms in dict.fromkeys(tuple(stems(p)) for p in parse_keyword_query(fts_query)) if terms]
+    if not phrases or not sentences:
         return {}
-    db = sqlite3.connect(":memory:")
-    try:
-        db.execute("CREATE VIRTUAL TABLE s USING fts5(text, tokenize='porter unicode61 remove_diacritics 2')")
-        db.executemany("INSERT INTO s(rowid, text) VALUES (?, ?)", enumerate(sentences))
-        rows = db.execute(
-            "SELECT rowid, -bm25(s), highlight(s, 0, char(2), char(3)) FROM s WHERE s MATCH ?", (fts_query,)
-        ).fetchall()
-    except sqlite3.OperationalError:
-        return {}  # a query FTS5 cannot parse highlights nothing rather than failing the search
-    finally:
-        db.close()
-    return {rowid: (float(score), marked_spans(marked)) for rowid, score, marked in rows}
+    words = [spans(sentence) for sentence in sentences]
+    found: list[dict[tuple, list[tuple[int, int]]]] = [
+        {phrase: hits for phrase in phrases if (hits := _occurrences(sentence_words, phrase))} for sentence_words in words]
+    holding = {phrase: sum(1 for f in found if phrase in f) for phrase in phrases}
+    average = max(sum(len(w) for w in words) / len(words), 1.0)
+    out = {}
+    for n, matches in enumerate(found):
+        if not matches:
+            continue
+        norm = BM25_K1 * (1 - BM25_B + BM25_B * len(words[n]) / average)
+        score = sum(math.log(1 + (len(sentences) - holding[phrase] + 0.5) / (holding[phrase] + 0.5))
+                    * len(hits) * (BM25_K1 + 1) / (len(hits) + norm) for phrase, hits in matches.items())
+        out[n] = (score, sorted({mark for hits in matches.values() for mark in hits}))
+    return out
 
 
-def marked_spans(marked: str) -> list[tuple[int, int]]:
-    """Offsets, in the unmarked text, of the stretches FTS5's highlight() put between \\x02 and \\x03."""
-    spans, position, start = [], 0, None
-    for char in marked:
-        if char == _OPEN:
-            start = position
-        elif char == _CLOSE:
-            if start is not None:
-                spans.append((start, position))
-            start = None
-        else:
-            position += 1
-    return spans
+def _occurrences(sentence_words: list[tuple[str, int, int]], phrase: tuple[str, ...]) -> list[tuple[int, int]]:
+    """(start, end) of each place the phrase's terms stand in a row among the sentence's words."""
+    terms = [term for term, _, _ in sentence_words]
+    size = len(phrase)
+    return [(sentence_words[i][1], sentence_words[i + size - 1][2])
+            for i in range(len(terms) - size + 1) if tuple(terms[i: i + size]) == phrase]
 
 
 def choose(scores: list[Optional[float]]) -> list[int]:

@@ -24,9 +24,8 @@ in the speaker's name, as SQLite FTS5's column weights made it (1, 2, 1).
 (Summing a BM25 per field instead, weighted, lost 0.18 nDCG@10 on the
 natural-dev queries: a short title saturates at once and every passage of
 a debate whose title matches floods the top.) One field also keeps the
-query a plain union of terms, the case block-max WAND prunes best. Text is
-tokenised at letters and digits, lower-cased, accents folded and stemmed
-(Snowball English). Filters are clauses that score nothing
+query a plain union of terms, the case block-max WAND prunes best. Words are
+cut and stemmed as `indexer.store.words` says. Filters are clauses that score nothing
 (`const_score_query(..., 0)`), so they restrict the ranking itself: a
 selective filter still fills a page.
 """
@@ -35,7 +34,6 @@ from __future__ import annotations
 
 import ctypes
 import datetime as dt
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
@@ -44,6 +42,7 @@ import numpy as np
 import tantivy
 
 from indexer.store.base import FIELD_WEIGHTS, StoreError
+from indexer.store.words import analyzer, parse_keyword_query, stems
 
 PASSAGES = "passages"
 SPEECHES = "speeches"
@@ -58,17 +57,6 @@ WRITER_HEAP = (16_000_000, 400_000_000)
 MAX_TERMS = 64  # words and phrases a ranking query takes (a pasted page would otherwise become a huge query)
 # "More like this": the seed's most distinctive words (tf-idf), at most this many.
 MORE_LIKE_THIS_TERMS = 40
-_PHRASE = re.compile(r'"((?:[^"]|"")*)"|(\S+)')
-
-
-def analyzer() -> "tantivy.TextAnalyzer":
-    """Words as FTS5's unicode61 tokenizer cut them (runs of letters and digits), lower-cased, accents folded, stemmed."""
-    return (tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
-            .filter(tantivy.Filter.remove_long(40))
-            .filter(tantivy.Filter.lowercase())
-            .filter(tantivy.Filter.ascii_fold())
-            .filter(tantivy.Filter.stemmer("english"))
-            .build())
 
 
 def schema() -> "tantivy.Schema":
@@ -178,7 +166,6 @@ class KeywordIndex:
             raise StoreError(f"the keyword index {path.name} holds {self.searcher.num_docs} documents "
                              f"({len(rows)} mapped), the version {documents}")
         self.schema = self.index.schema
-        self.analyzer = analyzer()
         # vec of (segment, doc): a table per segment, indexed by doc.
         self._by_segment: list[np.ndarray] = []
         for segment in range(int(rows[:, 0].max()) + 1 if len(rows) else 0):
@@ -199,7 +186,7 @@ class KeywordIndex:
 
     def words(self, text: str) -> list[str]:
         """The terms the index holds for a text (its stemmed words)."""
-        return self.analyzer.analyze(text)
+        return stems(text)
 
     def ranking(self, keyword_query: str) -> "tantivy.Query":
         """Any of the query's phrases or words (a Store's keyword query: quoted phrases joined by OR)."""
@@ -310,12 +297,3 @@ class KeywordIndex:
         return tantivy.Query.boolean_query([
             (tantivy.Occur.Should, tantivy.Query.boost_query(tantivy.Query.term_query(self.schema, RANKED, stem), weight / best))
             for weight, stem in top])
-
-
-def parse_keyword_query(keyword_query: str) -> list[str]:
-    """The phrases of a keyword query (`fts_phrase`s joined by OR; a bare word is a phrase of one), unquoted."""
-    phrases = []
-    for quoted, bare in _PHRASE.findall(keyword_query or ""):
-        if quoted or bare != "OR":
-            phrases.append(quoted.replace('""', '"') if quoted else bare)
-    return phrases

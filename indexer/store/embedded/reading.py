@@ -27,6 +27,10 @@ HNSW_EF_SEARCH = 512
 # vectors scored directly); a broader one through the index, restricted to
 # the allowed passages by a FAISS ID selector.
 EXACT_FILTER_LIMIT = 50_000
+# With a flat (exact) index the selector search is exact too, and reads the
+# vectors in place: it wins over copying them out above a few thousand
+# (a filter allowing 20,000 of 43,000: 18 -> 11 ms a search).
+FLAT_SELECTOR_FROM = 5_000
 SELECTOR_CACHE = 32  # filters whose allowed passages are kept, per open index
 
 
@@ -131,10 +135,15 @@ class EmbeddedStore:
 
     @contextlib.contextmanager
     def deadline(self, seconds: float) -> Iterator[None]:
-        """Stop this thread's SQLite queries after `seconds` (QueryTimeout)."""
+        """Stop this thread's work after `seconds` (QueryTimeout).
+
+        SQLite's queries are interrupted where they are; the keyword engine's
+        and FAISS's searches (milliseconds each) are not started once it has passed.
+        """
         db = self._db()
         ends = time.monotonic() + seconds
         db.set_progress_handler(lambda: 1 if time.monotonic() > ends else 0, 1_000)
+        self._local.ends = ends
         try:
             yield
         except sqlite3.OperationalError as err:
@@ -143,6 +152,13 @@ class EmbeddedStore:
             raise QueryTimeout(str(err)) from err
         finally:
             db.set_progress_handler(None, 0)
+            self._local.ends = None
+
+    def _in_time(self) -> None:
+        """QueryTimeout if this thread's deadline has passed."""
+        ends = getattr(self._local, "ends", None)
+        if ends is not None and time.monotonic() > ends:
+            raise QueryTimeout("interrupted: past the query's time limit")
 
     def _db(self) -> sqlite3.Connection:
         # One read-only connection per thread: SQLite connections are not shared.
@@ -174,6 +190,7 @@ class EmbeddedStore:
 
     def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(scores, vec ids) of the k nearest passages, best first."""
+        self._in_time()
         k = min(k, self.vectors.ntotal)
         if k <= 0:
             return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
@@ -267,6 +284,7 @@ class EmbeddedStore:
         passage rather than filtering a fixed number of nearest ones, so a
         filter matching 0.1% of the index still fills the page.
         """
+        self._in_time()
         if not where:
             return self.search(query, k)
         allowed, selector = self._allowed(where)
@@ -308,7 +326,8 @@ class EmbeddedStore:
     def _build_allowed(self, where: Where):
         allowed = self.matching(where)
         selector = None
-        if len(allowed) > EXACT_FILTER_LIMIT:
+        flat = not isinstance(self.vectors, faiss.IndexHNSWFlat)
+        if len(allowed) > (FLAT_SELECTOR_FROM if flat else EXACT_FILTER_LIMIT):
             mask = np.zeros(self.vectors.ntotal, dtype=bool)
             mask[allowed] = True
             bits = np.packbits(mask, bitorder="little")
@@ -334,6 +353,7 @@ class EmbeddedStore:
 
         `order` date / -date sorts every match by date (ties: best first), then pages.
         """
+        self._in_time()
         index = self.passage_keywords
         query = self._restricted(where, index.ranking(_fixed(fts_query, weights)))
         if order == "relevance":
@@ -343,6 +363,7 @@ class EmbeddedStore:
         return scores[ordered], vecs[ordered]
 
     def keyword_count(self, fts_query: str, where: Where = Where(), group: str = "passage") -> int:
+        self._in_time()
         index = self.passage_keywords
         query = self._restricted(where, index.ranking(fts_query))
         if group == "passage":
@@ -352,6 +373,7 @@ class EmbeddedStore:
     def keyword_scores(self, fts_query: str, vecs: np.ndarray,
                        weights: Optional[tuple[float, float, float]] = None) -> np.ndarray:
         """The BM25 score of each given passage for the keyword query (0 where it matches none of it), in the order given."""
+        self._in_time()
         vecs = np.asarray(vecs, dtype=np.int64)
         index = self.passage_keywords
         scores, found = index.scored(index.restricted(index.ranking(_fixed(fts_query, weights)), [index.vec_set(vecs)]))
@@ -361,12 +383,14 @@ class EmbeddedStore:
     def speech_keyword(self, fts_query: str, k: int, where: Where = Where(),
                        weights: Optional[tuple[float, float, float]] = None) -> tuple[np.ndarray, np.ndarray]:
         """(BM25 scores, first passage's vec) of the k speeches whose whole text best matches the keyword query."""
+        self._in_time()
         index = self.speech_keywords
         return index.top(self._restricted(where, index.ranking(_fixed(fts_query, weights)), speeches=True), k)
 
     def more_like_this(self, text: str, k: int, where: Where = Where(), weights: Optional[tuple[float, float, float]] = None,
                        speeches: bool = True, stopwords: frozenset = frozenset()) -> tuple[np.ndarray, np.ndarray]:
         """(BM25 scores, vecs) of the k speeches (first passage's vec) or passages most like a long text, by its distinctive words."""
+        self._in_time()
         index = self.speech_keywords if speeches else self.passage_keywords
         query = index.more_like_this(text, stopwords=stopwords)
         _fixed(text, weights)
