@@ -3,8 +3,9 @@
 Why tantivy (bench/keyword_engines.py, bench/README.md): SQLite FTS5 scores
 every passage holding any query word and cannot stop early; tantivy (a
 Lucene-style engine in Rust) prunes with block-max WAND, so a top-k query
-reads a small part of the postings. At a million passages FTS5 took 36 ms a
-query (p50), tantivy 1.3 ms, on the same queries.
+reads a small part of the postings. At a million passages keyword search
+took 122.6 ms (p50) on FTS5 and 2.8 ms on tantivy, the default hybrid search
+130 ms and 9.2 ms (bench/scale_compare.py, one run).
 
 Each index version holds two tantivy indexes, written beside its vectors
 and switched with them (they are part of the version's folder):
@@ -24,10 +25,10 @@ in the speaker's name, as SQLite FTS5's column weights made it (1, 2, 1).
 (Summing a BM25 per field instead, weighted, lost 0.18 nDCG@10 on the
 natural-dev queries: a short title saturates at once and every passage of
 a debate whose title matches floods the top.) One field also keeps the
-query a plain union of terms, the case block-max WAND prunes best. Words are
-cut and stemmed as `indexer.store.words` says. Filters are clauses that score nothing
-(`const_score_query(..., 0)`), so they restrict the ranking itself: a
-selective filter still fills a page.
+query a plain union of terms, the case block-max WAND prunes best. Words
+are cut and stemmed as `indexer.store.words` says. Filters are clauses that
+score nothing (`const_score_query(..., 0)`), so they restrict the ranking
+itself: a selective filter still fills a page.
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ SPEECHES = "speeches"
 DOCMAP = "docmap.npy"
 ANALYZER = "hansard_en"
 RANKED = "all"  # the one ranked field: text, title, title, speaker
-# Exact-value fields, for filters: (name in the index, passage attribute).
+# Exact-value fields (raw, untokenised), for filters: the store resolves a partial or
+# case-insensitive filter to the exact values it matches (indexer/store/embedded/reading.py).
 VALUE_FIELDS = ("speaker_name", "debate_title", "party", "house", "section", "person_id", "speech_id")
 # The writer's memory: a bigger heap writes fewer segments; a small write
 # takes a small one (memory taken is not all given back to the system).
@@ -264,10 +266,6 @@ class KeywordIndex:
     def scored(self, query) -> tuple[np.ndarray, np.ndarray]:
         """(BM25 scores, vecs) of every matching document, best first."""
         return self.top(query, self.count(query))
-
-    def document_frequency(self, word: str) -> int:
-        """How many documents hold a (stemmed) term in their text."""
-        return self.searcher.doc_freq(RANKED, word)
 
     def more_like_this(self, text: str, terms: int = MORE_LIKE_THIS_TERMS,
                        stopwords: frozenset = frozenset()) -> "tantivy.Query":
