@@ -77,9 +77,7 @@ class KeywordDocument:
 
     vec: int
     texts: Sequence[str]  # one for a passage, each passage's for a speech
-    debate: Optional[str]
-    speaker: Optional[str]
-    values: dict = field(default_factory=dict)  # VALUE_FIELDS -> exact value (None: absent)
+    values: dict = field(default_factory=dict)  # VALUE_FIELDS -> exact value (None: absent); the title and speaker are ranked too
     date: Optional[dt.date] = None
 
 
@@ -98,8 +96,8 @@ def write(path: Path, documents: Iterable[KeywordDocument], text_bytes: int) -> 
         for text in document.texts:
             doc.add_text(RANKED, text)
         for _ in range(int(FIELD_WEIGHTS[1])):
-            doc.add_text(RANKED, document.debate or "")
-        doc.add_text(RANKED, document.speaker or "")
+            doc.add_text(RANKED, document.values.get("debate_title") or "")
+        doc.add_text(RANKED, document.values.get("speaker_name") or "")
         for name in VALUE_FIELDS:
             value = document.values.get(name)
             if value:

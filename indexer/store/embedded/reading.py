@@ -43,14 +43,14 @@ SQLITE = Dialect(
     groups={"passage": "p.vec", "speech": "p.speech_id", "debate": "coalesce(p.date, '') || '|' || coalesce(p.debate, '')"},
 )
 RESTRICTION_CACHE = 64  # filters translated for the keyword engine, kept per open version
+MATCH_SET_CACHE = 4  # keyword match sets kept (for a page's total and facets)
 
 
-def _fixed(fts_query: str, weights: Optional[tuple]) -> str:
-    """The query, once the field weights asked for are the index's own (written into it: FIELD_WEIGHTS)."""
+def _check_weights(weights: Optional[tuple]) -> None:
+    """ValueError unless the field weights asked for are the index's own (written into it: FIELD_WEIGHTS)."""
     if weights is not None and tuple(float(w) for w in weights) != FIELD_WEIGHTS:
         raise ValueError(f"this index weights text, debate title and speaker {FIELD_WEIGHTS} (set when it is written), "
                          f"not {tuple(weights)}")
-    return fts_query
 
 
 class EmbeddedStore:
@@ -92,6 +92,7 @@ class EmbeddedStore:
         except StoreError as err:
             raise StoreError(f"index {index_dir}: {err}; {REBUILD}") from err
         self._restrictions: dict = {}  # (Where, level) -> the keyword engine's clauses for it
+        self._match_sets: dict = {}  # (Where, keyword query) -> vecs of every match
         self._columns: dict = {}  # SQL expression -> (code of each vec, values)
         self._columns_lock = threading.Lock()
 
@@ -128,6 +129,7 @@ class EmbeddedStore:
         with self._selectors_lock:
             self._selectors.clear()
         self._restrictions.clear()
+        self._match_sets.clear()
         self._columns.clear()
         self.passage_keywords = self.speech_keywords = None  # tantivy's files are let go with its searcher
         self.vectors = None  # FAISS unmaps the file when its index is freed, which this does (the only reference)
@@ -354,8 +356,9 @@ class EmbeddedStore:
         `order` date / -date sorts every match by date (ties: best first), then pages.
         """
         self._in_time()
+        _check_weights(weights)
         index = self.passage_keywords
-        query = self._restricted(where, index.ranking(_fixed(fts_query, weights)))
+        query = self._restricted(where, index.ranking(fts_query))
         if order == "relevance":
             return index.top(query, k, offset)
         scores, vecs = index.scored(query)
@@ -364,19 +367,18 @@ class EmbeddedStore:
 
     def keyword_count(self, fts_query: str, where: Where = Where(), group: str = "passage") -> int:
         self._in_time()
-        index = self.passage_keywords
-        query = self._restricted(where, index.ranking(fts_query))
         if group == "passage":
-            return index.count(query)
-        return self._distinct(index.all(query), group)
+            return self.passage_keywords.count(self._restricted(where, self.passage_keywords.ranking(fts_query)))
+        return self._distinct(self._matches(where, fts_query), group)
 
     def keyword_scores(self, fts_query: str, vecs: np.ndarray,
                        weights: Optional[tuple[float, float, float]] = None) -> np.ndarray:
         """The BM25 score of each given passage for the keyword query (0 where it matches none of it), in the order given."""
         self._in_time()
+        _check_weights(weights)
         vecs = np.asarray(vecs, dtype=np.int64)
         index = self.passage_keywords
-        scores, found = index.scored(index.restricted(index.ranking(_fixed(fts_query, weights)), [index.vec_set(vecs)]))
+        scores, found = index.scored(index.restricted(index.ranking(fts_query), [index.vec_set(vecs)]))
         by_vec = dict(zip(found.tolist(), scores.tolist()))
         return np.array([by_vec.get(int(v), 0.0) for v in vecs], dtype=np.float32)
 
@@ -384,16 +386,17 @@ class EmbeddedStore:
                        weights: Optional[tuple[float, float, float]] = None) -> tuple[np.ndarray, np.ndarray]:
         """(BM25 scores, first passage's vec) of the k speeches whose whole text best matches the keyword query."""
         self._in_time()
+        _check_weights(weights)
         index = self.speech_keywords
-        return index.top(self._restricted(where, index.ranking(_fixed(fts_query, weights)), speeches=True), k)
+        return index.top(self._restricted(where, index.ranking(fts_query), speeches=True), k)
 
     def more_like_this(self, text: str, k: int, where: Where = Where(), weights: Optional[tuple[float, float, float]] = None,
                        speeches: bool = True, stopwords: frozenset = frozenset()) -> tuple[np.ndarray, np.ndarray]:
         """(BM25 scores, vecs) of the k speeches (first passage's vec) or passages most like a long text, by its distinctive words."""
         self._in_time()
+        _check_weights(weights)
         index = self.speech_keywords if speeches else self.passage_keywords
         query = index.more_like_this(text, stopwords=stopwords)
-        _fixed(text, weights)
         return index.top(self._restricted(where, query, speeches=speeches), k)
 
     def facet_counts(self, facet: str, vecs: Optional[np.ndarray] = None, where: Where = Where(),
@@ -406,8 +409,7 @@ class EmbeddedStore:
                    f"GROUP BY value ORDER BY n DESC, value LIMIT ?")
             return [tuple(r) for r in self._db().execute(sql, (*ids, limit))] if ids else []
         if fts or where.conditions.textual:
-            index = self.passage_keywords
-            matches = index.all(self._restricted(where, index.ranking(fts) if fts else None))
+            matches = self._matches(where, fts)
             codes, values = self._column(expression)
             counts = np.bincount(codes[matches], minlength=len(values))
             rows = [(values[c], int(counts[c])) for c in np.flatnonzero(counts)]
@@ -415,6 +417,22 @@ class EmbeddedStore:
             return rows[:limit]
         sql = f"SELECT {expression} AS value, count(*) AS n FROM passages p WHERE {where.sql or 1} GROUP BY value ORDER BY n DESC, value LIMIT ?"
         return [tuple(r) for r in self._db().execute(sql, (*where.params, limit))]
+
+    def _matches(self, where: Where, fts: Optional[str]) -> np.ndarray:
+        """Vecs of every passage matching the keyword query (None or "": any) that `where` allows.
+
+        Kept for the last few: a page's total and each of its facets ask for
+        the same set (at a million passages, hundreds of thousands of vecs).
+        """
+        key = (where, fts or "")
+        found = self._match_sets.get(key)
+        if found is None:
+            index = self.passage_keywords
+            found = index.all(self._restricted(where, index.ranking(fts) if fts else None))
+            self._match_sets[key] = found
+            while len(self._match_sets) > MATCH_SET_CACHE:
+                self._match_sets.pop(next(iter(self._match_sets)), None)
+        return found
 
     def _restricted(self, where: Where, query, speeches: bool = False):
         """`query` (None: every passage) restricted inside the engine to what `where` allows."""
@@ -504,10 +522,18 @@ class EmbeddedStore:
 
     def _date_order(self, vecs: np.ndarray, scores: np.ndarray, newest_first: bool) -> np.ndarray:
         """Positions of the passages by date (undated first oldest-first, last newest-first), then best score, then vec."""
-        codes, values = self._column("p.date")
-        days = np.array([dt.date.fromisoformat(v).toordinal() if v else -1 for v in values], dtype=np.int64)[codes[vecs]] \
-            if len(values) else np.zeros(len(vecs), dtype=np.int64)
+        days = self._days()[vecs]
         return np.lexsort((vecs, -np.asarray(scores, dtype=np.float64), -days if newest_first else days))
+
+    def _days(self) -> np.ndarray:
+        """Each passage's date as a day number (-1: undated, which SQL sorts first), worked out once."""
+        days = self._columns.get("days")
+        if days is None:
+            codes, values = self._column("p.date")
+            ordinals = np.array([dt.date.fromisoformat(v).toordinal() if v else -1 for v in values], dtype=np.int64)
+            days = ordinals[codes] if len(values) else np.zeros(0, dtype=np.int64)
+            self._columns["days"] = days
+        return days
 
     def breakdown(self) -> dict:
         """Passage counts by house and section, and the dates covered."""

@@ -131,18 +131,20 @@ def _write_keywords(folder: Path, passages: Sequence[Passage]) -> None:
     """The keyword engine's two indexes: one document a passage, one a speech (named by its first passage's vec)."""
     folder.mkdir()
     text_bytes = sum(len(p.text) for p in passages)
-    keywords.write(folder / keywords.PASSAGES, (_keyword_document(vec, [p], p) for vec, p in enumerate(passages)), text_bytes)
+    keywords.write(folder / keywords.PASSAGES, (_keyword_document(passages, [vec]) for vec in range(len(passages))), text_bytes)
     speeches: dict[str, list[int]] = {}
     for vec, passage in enumerate(passages):
         speeches.setdefault(passage.speech_id, []).append(vec)
     keywords.write(folder / keywords.SPEECHES, (
-        _keyword_document(vecs[0], [passages[v] for v in sorted(vecs, key=lambda v: passages[v].position)], passages[vecs[0]])
-        for vecs in speeches.values()), text_bytes)
+        _keyword_document(passages, sorted(vecs, key=lambda v: passages[v].position)) for vecs in speeches.values()),
+        text_bytes)
 
 
-def _keyword_document(vec: int, parts: Sequence[Passage], first: Passage) -> keywords.KeywordDocument:
+def _keyword_document(passages: Sequence[Passage], vecs: Sequence[int]) -> keywords.KeywordDocument:
+    """The document of these passages (one, or a speech's in order), named by the first one's vec."""
+    first = passages[vecs[0]]
     return keywords.KeywordDocument(
-        vec=vec, texts=[p.text for p in parts], debate=first.debate, speaker=first.speaker.name,
+        vec=vecs[0], texts=[passages[v].text for v in vecs],
         values={"speaker_name": first.speaker.name, "debate_title": first.debate, "party": first.speaker.party,
                 "house": first.house, "section": first.section, "person_id": first.speaker.person_id,
                 "speech_id": first.speech_id},
