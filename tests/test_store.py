@@ -148,6 +148,17 @@ def test_an_index_from_another_model_is_refused(small_index, tmp_path, encoder, 
         build_index([LORDS_WMS], copy, encoder, members)
 
 
+def _hostile_docmap(path: Path) -> None:
+    """A docmap of the right size whose last document number would make a table of 10^12 entries."""
+    rows = np.load(path)
+    rows[-1, 1] = 10**12
+    with open(path, "wb") as f:
+        np.save(f, rows)
+    manifest = json.loads((path.parents[2] / MANIFEST).read_text())
+    manifest["files"]["keywords/passages/docmap.npy"] = path.stat().st_size  # the size checks out: only the content lies
+    (path.parents[2] / MANIFEST).write_text(json.dumps(manifest))
+
+
 def _truncate(path: Path) -> None:
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
 
@@ -165,6 +176,7 @@ def _truncate(path: Path) -> None:
          "keywords/passages/docmap.npy is 7 bytes"),
         (lambda copy, version: _truncate(next((version / "keywords" / "speeches").glob("*.idx"))), r"keywords/speeches/.*\.idx is"),
         (lambda copy, version: (version / "keywords" / "passages" / "meta.json").unlink(), "no keywords/passages/meta.json"),
+        (lambda copy, version: _hostile_docmap(version / "keywords" / "passages" / "docmap.npy"), "damaged docmap.npy"),
     ],
 )
 def test_a_damaged_index_is_refused_with_a_clear_message(small_index, tmp_path, damage, message):

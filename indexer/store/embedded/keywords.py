@@ -165,6 +165,11 @@ class KeywordIndex:
         if rows.ndim != 2 or rows.shape[1] != 3 or len(rows) != documents or self.searcher.num_docs != documents:
             raise StoreError(f"the keyword index {path.name} holds {self.searcher.num_docs} documents "
                              f"({len(rows)} mapped), the version {documents}")
+        # Numbers from a file are bounded before they size anything: no segment
+        # beyond the index's, no document number or vec beyond the documents.
+        if len(rows) and (rows.dtype.kind not in "iu" or rows.min() < 0 or rows[:, 0].max() >= self.searcher.num_segments
+                          or rows[:, 1].max() >= documents or rows[:, 2].max() >= max(documents, 1) * 1_000):
+            raise StoreError(f"the keyword index {path.name} has a damaged {DOCMAP}")
         self.schema = self.index.schema
         # vec of (segment, doc): a table per segment, indexed by doc.
         self._by_segment: list[np.ndarray] = []
