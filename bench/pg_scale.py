@@ -130,6 +130,7 @@ def load(url: str, source, size: int, skip_hnsw: bool) -> dict:
     insert_seconds = 0.0
     with hnsw_skipped(skip_hnsw), open_writer(Location(database_url=url), source.model, rebuild=True) as writer:
         batch_passages = writer.batch_passages
+        writer.add_titles(source.title_vectors())  # the source is an embedded index: its titles' vectors
         with writer.bulk(size):
             for passages, vectors in batches(source, size, batch_passages):
                 t = time.perf_counter()

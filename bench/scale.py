@@ -10,9 +10,9 @@ its vector index is what `hansard-search index` would choose (exact below
 ANN_THRESHOLD passages, HNSW above):
 
 * N <= the source: the first N real passages and their real vectors.
-* N > the source: every real passage, then synthetic ones up to N. A
-  synthetic passage copies a random real passage's metadata and text (with
-  its own id) and gets that passage's vector plus Gaussian noise
+* N > the source: every real passage, then synthetic speeches up to N. A
+  synthetic speech copies a random real speech, passage by passage: each
+  passage's metadata and text (with its own ids), and its vector plus Gaussian noise
   (sigma 0.0245 a dimension: noise of norm ~0.48), re-normalised, so it sits
   at cosine ~0.9 from its source: clustered like real text, not uniform
   (recall on uniform random vectors says nothing).
@@ -22,7 +22,7 @@ Measured per size, in this order:
 2. in process, 200 real queries, one thread, the int8 query encoder:
    encode, vector search (k=10), metadata fetch (10 passages), a whole
    hybrid search (the service's default), a dense one and a keyword one,
-   p50/p90 each. A query with no word keyword search can use (all stop
+   and a "find similar" from a real speech (hybrid, one result per speech), p50/p90 each. A query with no word keyword search can use (all stop
    words) raises QueryError there: it is left out of the keyword timing
    only, and counted (keyword_search.skipped). `engine` names the store's
    keyword engine (its `keyword_engine`, "sqlite-fts5" where it has none).
@@ -32,6 +32,8 @@ Measured per size, in this order:
    --seconds each (bench/load.py's mix): p50/p99, errors, resident memory;
    once with the default search (hybrid, highlighted), once lean
    (mode=dense, highlight=false). The clients run on the same 2 cores.
+   A tenth of the mix is /similar: similar_over_search_p50_http is its
+   p50 over /search's, with one client.
    service_rss_mb_max: the highest resident memory over the four runs.
 5. on disk: bytes_on_disk (the whole directory) and keyword_index: the
    writer writes a version in one go, so write_seconds is the whole write
@@ -79,18 +81,31 @@ def build(source: Store, size: int, directory: Path) -> dict:
         passages = [p for _, p in real[:size]]
         vectors = real_vectors[:size]
     else:
+        # Synthetic speeches: whole real speeches copied (the last one cut short), so
+        # speeches hold as many passages as real ones do (~2.9), and filters still
+        # hold for all of a speech's passages alike.
         rng = np.random.default_rng(SEED)
-        picks = rng.integers(0, len(real), size - len(real))
+        speeches: dict[str, list[int]] = {}
+        for row, (_, p) in enumerate(real):
+            speeches.setdefault(p.speech_id, []).append(row)
+        rows_of = list(speeches.values())
+        picks: list[int] = []  # the real passage each synthetic one copies
+        copies: list[int] = []  # which copy of a speech it belongs to
+        while len(real) + len(picks) < size:
+            rows = rows_of[int(rng.integers(0, len(rows_of)))][: size - len(real) - len(picks)]
+            copies.extend([copies[-1] + 1 if copies else 0] * len(rows))
+            picks.extend(rows)
         noise = rng.normal(0, NOISE_SIGMA, (len(picks), real_vectors.shape[1])).astype(np.float32)
         synthetic = real_vectors[picks] + noise
         synthetic /= np.linalg.norm(synthetic, axis=1, keepdims=True)
         vectors = np.vstack([real_vectors, synthetic])
         passages = [p for _, p in real]
-        for n, pick in enumerate(picks):
+        for copy, pick in zip(copies, picks):
             p = real[pick][1]
-            passages.append(p.model_copy(update={"id": f"{p.id}~{n}", "speech_id": f"{p.speech_id}~{n}"}))
+            passages.append(p.model_copy(update={"id": f"{p.id}~{copy}", "speech_id": f"{p.speech_id}~{copy}"}))
     started = time.perf_counter()
     with open_writer(Location.of(directory), source.model, rebuild=True) as writer:
+        writer.add_titles(source.title_vectors())  # (the synthetic passages keep their sources' titles)
         writer.replace(passages, vectors, {p.speech_id for p in passages})
         manifest = writer.commit()
     return {"passages": len(passages), "index_type": manifest.index_type,
@@ -122,10 +137,15 @@ def in_process(directory: Path, queries: list[str]) -> tuple[dict, np.ndarray, s
         searcher.search(SearchRequest(q))
         keyword_search(searcher, q)
     times = {"encode": [], "vector_search": [], "metadata": [], "hybrid_search": [], "dense_search": [],
-             "keyword_search": []}
+             "keyword_search": [], "similar_speech": []}
     skipped = 0
     vectors = []
-    for q in queries:
+    seeds = [r.passage.speech_id for q in queries[:50] for r in searcher.search(SearchRequest(q, k=1)).hits]
+    for n, q in enumerate(queries):
+        if seeds:  # find similar: a real speech as the seed, hybrid, one result per speech (the defaults)
+            t = time.perf_counter()
+            searcher.similar(searcher.seed(speech_ids=[seeds[n % len(seeds)]]))
+            times["similar_speech"].append(time.perf_counter() - t)
         t = time.perf_counter(); v = encoder.encode_query(q); times["encode"].append(time.perf_counter() - t)
         t = time.perf_counter(); _, ids = index.dense(v, 10); times["vector_search"].append(time.perf_counter() - t)
         t = time.perf_counter(); index.passages_at(ids); times["metadata"].append(time.perf_counter() - t)
@@ -221,6 +241,9 @@ def main() -> None:
         print(f"[{size}] {entry['ann']}; HTTP", file=sys.stderr)
         entry["http"] = over_http(directory, args.seconds)
         entry["service_rss_mb_max"] = max(run["rss_mb"]["max"] for run in entry["http"].values() if isinstance(run, dict))
+        by_path = entry["http"]["clients_1"]["latency_ms_by_path"]
+        if "/similar" in by_path and "/search" in by_path:  # the target: /similar within 2x of /search, p50, 1 client
+            entry["similar_over_search_p50_http"] = round(by_path["/similar"]["p50"] / by_path["/search"]["p50"], 2)
         entry["bytes_on_disk"] = sum(f.stat().st_size for f in directory.rglob("*") if f.is_file())
         entry["keyword_index"] = {"write_seconds": entry["write_seconds"],
                                   "bytes_on_disk_by_file": bytes_by_entry(directory)}

@@ -170,6 +170,7 @@ def _write(speeches: list[Speech], writer: StoreWriter, encoder: Encoder, summar
                 vectors = _embed_reusing(passages, {pid: text for pid, (text, _) in held.items()},
                                          lambda ids: writer.vectors_at([held[pid][1] for pid in ids]), encoder, summary,
                                          progress, on_chunk=embedding if report is not None else None)
+                _embed_titles(passages, writer, encoder)
                 replaced = writer.replace(passages, vectors, speech_ids, sittings)
                 summary.speeches_replaced += replaced.speeches_replaced
                 removed.update(replaced.speeches_removed)
@@ -209,6 +210,17 @@ def _sitting_batches(speeches: list[Speech], passages_of: Callable[[Speech], lis
             batch, size = [], 0
     if batch:
         yield batch
+
+
+def _embed_titles(passages: list[Passage], writer: StoreWriter, encoder: Encoder) -> None:
+    """Embed the debate titles of these passages that the store does not hold yet (a few per sitting).
+
+    The hybrid ranking reads a passage's title vector beside its own: a
+    paragraph's topic is often named only in its debate's title.
+    """
+    missing = sorted(writer.missing_titles({p.debate for p in passages if p.debate}))
+    if missing:
+        writer.add_titles(dict(zip(missing, encoder.encode(missing))))
 
 
 def _embed_reusing(passages: list[Passage], stored_text: dict[str, str],

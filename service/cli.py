@@ -416,34 +416,43 @@ def search(
 @app.command()
 def similar(
     passage_id: Annotated[Optional[str], typer.Option("--passage-id", help="Find passages like this one.")] = None,
-    speech_id: Annotated[Optional[str], typer.Option("--speech-id", help="Find speeches like this whole speech.")] = None,
+    speech_id: Annotated[Optional[list[str]], typer.Option("--speech-id", help=(
+        "Find speeches like this whole speech; repeat (up to 10) for speeches like all of them."))] = None,
     text: Annotated[Optional[str], typer.Option("--text", help="Find passages like this text.")] = None,
     index_dir: IndexDir = Path("index"),
     k: Annotated[int, typer.Option("-k", "--k", min=1, max=100, help="How many results.")] = 10,
     offset: Annotated[int, typer.Option(min=0, help="Results to skip.")] = 0,
     group_by: Annotated[str, typer.Option("--group-by", help="speech (one per speech) or passage.")] = "speech",
+    mode: Annotated[str, typer.Option(help="hybrid (vectors and distinctive words), dense or keyword.")] = "hybrid",
     as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON instead of text.")] = False,
     model: ModelName = DEFAULT_MODEL,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Print the speeches (or passages) most like a passage, a whole speech or a text; never the seed's own speech."""
+    """Print the speeches (or passages) most like a passage, whole speeches or a text; never the seeds' own speeches."""
     from indexer.store import StoreError
+    from service.routes.search import seed_description
+    from service.search import MAX_SEEDS, SIMILAR_MODES
 
     given = [v for v in (passage_id, speech_id, text) if v is not None]
     if len(given) != 1:
         err.print("[bold red]error:[/] give exactly one of --passage-id, --speech-id or --text")
         raise typer.Exit(2)
-    if group_by not in ("speech", "passage"):
-        err.print(f"[bold red]error:[/] --group-by must be speech or passage, not {escape(group_by)!r}")
+    if len(speech_id or []) > MAX_SEEDS:
+        err.print(f"[bold red]error:[/] --speech-id: at most {MAX_SEEDS} speeches at once, not {len(speech_id)}")
         raise typer.Exit(2)
+    for name, value, allowed in (("--group-by", group_by, ("speech", "passage")), ("--mode", mode, SIMILAR_MODES)):
+        if value not in allowed:
+            err.print(f"[bold red]error:[/] {name} must be {' or '.join(allowed)}, not {escape(value)!r}")
+            raise typer.Exit(2)
     searcher = _open_searcher(index_dir, database_url, model)
     try:
-        vector, seed_speech = searcher.seed_vector(passage_id=passage_id, speech_id=speech_id, text=text)
+        seed = searcher.seed(passage_id=passage_id, speech_ids=speech_id or [], text=text)
     except (StoreError, ValueError, RuntimeError, LookupError) as e:
         _fail(str(e).strip("'\""))
-    page = searcher.similar(vector, seed_speech, k=k, offset=offset, group_by=group_by)
-    _print_page(page, offset, as_json, header={"seed": {"passage_id": passage_id, "speech_id": speech_id, "text": text},
-                                                "total": page.total, "k": k, "offset": offset, "group_by": group_by})
+    page = searcher.similar(seed, k=k, offset=offset, group_by=group_by, mode=mode)
+    _print_page(page, offset, as_json, header={"seed": seed_description(passage_id, speech_id or [], text),
+                                                "total": page.total, "k": k, "offset": offset, "mode": mode,
+                                                "group_by": group_by})
 
 
 @app.command()

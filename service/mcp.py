@@ -38,9 +38,9 @@ from indexer.store import StoreUnavailable
 from service.models import SearchResponse, SimilarResponse, SpeechResponse
 from service.routes.records import get_passage, get_speech
 from service.routes.search import (MAX_K, MAX_OFFSET, MAX_QUERY_CHARS, MAX_SIMILAR_CHARS, filter_parameters, search_response,
-                                   seed_problem, similar_response)
+                                   seed_description, seed_problem, similar_response)
 from service.runtime import ServiceState, Unavailable
-from service.search import DEFAULT_MODE, FACETS, GroupBy, Mode, QueryError, SearchRequest, Searcher, Sort
+from service.search import DEFAULT_MODE, FACETS, GroupBy, Mode, QueryError, SearchRequest, Searcher, SimilarMode, Sort
 
 log = logging.getLogger("hansard")
 
@@ -158,31 +158,34 @@ def mcp_server(state: ServiceState) -> MCPServer:
         speech_id: Annotated[Optional[str], Field(max_length=500, description=(
             "A result's `speech_id`: speeches like that whole speech"))] = None,
         text: Annotated[Optional[str], Field(min_length=1, max_length=MAX_SIMILAR_CHARS, description=(
-            "Any text (an argument, a draft, a quotation): passages nearest it in meaning"))] = None,
+            "Any text (an argument, a draft, a quotation): speeches or passages most like it"))] = None,
         k: K = 10,
         offset: Offset = 0,
         group_by: Annotated[Literal["passage", "speech"], Field(description=(
             "speech (default): one result per speech; passage: every near passage"))] = "speech",
+        mode: Annotated[SimilarMode, Field(description=(
+            "hybrid (default): meaning and distinctive words together; dense: meaning only; keyword: words only"))] = "hybrid",
         speaker: Speaker = None, person_id: PersonId = None, party: Party = None, house: House = None,
         section: Section = None, date_from: DateFrom = None, date_to: DateTo = None, debate: Debate = None,
     ) -> SimilarResponse:
-        """Find the speeches (or passages) closest in meaning to a passage, a whole speech, or a text you give.
+        """Find the speeches (or passages) most like a passage, a whole speech, or a text you give, in meaning and words.
 
         Use it to find who else made the same argument, or earlier debates on a point, when the words may
         differ. Give exactly one of passage_id, speech_id or text. The seed's own speech is never returned.
         Results are as search's: speaker, date, debate, Hansard citation and link; filters narrow them.
         """
-        problem = seed_problem(passage_id, speech_id, text)
+        speech_ids = [speech_id] if speech_id is not None else []
+        problem = seed_problem(passage_id, speech_ids, text)
         if problem:
             raise ToolError(problem)
         filters = _filters(speaker=speaker, person_id=person_id, party=party, house=house, section=section,
                            date_from=date_from, date_to=date_to, debate=debate)
 
         def run(s: Searcher) -> SimilarResponse:
-            vector, seed_speech = s.seed_vector(passage_id=passage_id, speech_id=speech_id, text=text)
-            page = s.similar(vector, seed_speech, k=k, offset=offset, filters=filters, group_by=group_by)
-            return similar_response(s, page, {"passage_id": passage_id, "speech_id": speech_id, "text": text}, k, offset,
-                                    group_by, highlight=False)
+            seed = s.seed(passage_id=passage_id, speech_ids=speech_ids, text=text)
+            page = s.similar(seed, k=k, offset=offset, filters=filters, group_by=group_by, mode=mode)
+            return similar_response(s, page, seed_description(passage_id, speech_ids, text), k, offset, group_by,
+                                    highlight=False)
 
         return _answer(state, run, heavy=True)
 

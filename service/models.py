@@ -7,7 +7,7 @@ The API, the CLI's --json and the CSV/JSONL export all build results with
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal, Optional
+from typing import Literal, Optional, Union
 
 from pydantic import BaseModel, Field
 
@@ -61,14 +61,21 @@ class SearchResponse(BaseModel):
     facets: Optional[dict[str, list[dict]]] = Field(
         default=None, description='With facets=...: {"party": [{"value": "Labour", "count": 12}, ...], ...}, most frequent first')
     facets_over: Optional[str] = Field(default=None, description='What the facets count: "all matches" or "top N candidates"')
+    confidence: Optional[float] = Field(default=None, description=(
+        "0 to 1: how likely the top results answer the query, from its best cosine and the share of its words "
+        "found (calibrated: bench/weak.py); null when only filters were given"))
+    weak: bool = Field(default=False, description=(
+        "true when nothing matches the query well (confidence below 0.25): the results are only the nearest"))
     results: list[Result]
 
 
 class SimilarResponse(BaseModel):
-    seed: dict[str, Optional[str]] = Field(description="The passage_id, speech_id or text asked about")
-    total: int = Field(description="Passages (or speeches, when grouped) that match the filters, the seed's speech left out")
+    seed: dict[str, Union[str, list[str], None]] = Field(
+        description="The passage_id, speech_id (a list when several were given) or text asked about")
+    total: int = Field(description="Passages (or speeches, when grouped) that match the filters, the seeds' speeches left out")
     k: int
     offset: int
+    mode: str = Field(default="hybrid", description="hybrid, dense or keyword")
     group_by: str
     filters: Filters
     results: list[Result]

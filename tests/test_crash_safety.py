@@ -156,7 +156,7 @@ elif point == "CURRENT half switched":
     store.os.replace = replace
 elif point == "CURRENT switched":
     store._remove_stale_versions = lambda *args, **kwargs: die()
-store.write_index(index_dir, passages, vectors, old.model)
+store.write_index(index_dir, passages, vectors, old.model, old.title_vectors())
 print("not killed")
 """
 KILL_POINTS = ["vectors written", "passages half inserted", "keyword index half written", "manifest written", "version renamed",

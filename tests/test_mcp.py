@@ -100,8 +100,12 @@ def test_find_similar_by_speech_passage_and_text(service):
     assert all(r["citation"] for r in by_speech["results"])
     by_passage = call(url, "find_similar", {"passage_id": f"{WH_SPEECH}#1", "k": 3, "group_by": "passage"}).structured_content
     assert by_passage["seed"]["passage_id"] == f"{WH_SPEECH}#1" and len(by_passage["results"]) == 3
-    by_text = call(url, "find_similar", {"text": "CCTV made by Chinese companies on a railway project"}).structured_content
-    assert by_text["results"][0]["citation"] == HS2_CITATION
+    text = "CCTV made by Chinese companies on a railway project"
+    by_meaning = call(url, "find_similar", {"text": text, "mode": "dense"}).structured_content
+    assert by_meaning["mode"] == "dense" and by_meaning["results"][0]["citation"] == HS2_CITATION
+    by_words = call(url, "find_similar", {"text": text, "mode": "keyword"}).structured_content
+    assert by_words["results"] and all("railway" in (r["debate"] + r["text"]).lower() or "chinese" in r["text"].lower()
+                                       for r in by_words["results"][:3])
 
 
 def test_get_speech_and_get_passage(service):

@@ -179,3 +179,45 @@ def test_inline_dates_clashing_with_parameters_are_422(client):
     response = client.get("/search", params={"q": "biofuels from:2010-01-01", "date_to": "2009-01-01"})
     assert response.status_code == 422
     assert response.json()["message"].startswith("date_from:")
+
+
+# ---------------------------------------------------------------- speech-level ranking
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "keyword"])
+def test_speech_level_search_orders_speeches_by_their_combined_score(store, encoder, mode):
+    """group_by=speech: best passage, the speech's own vector and its whole text's BM25, combined (ranking.SPEECH_LEVEL_WEIGHTS)."""
+    import numpy as np
+
+    from indexer.store import Where
+    from service.search import SearchRequest, Searcher
+    from service.search.ranking import MIN_POOL, SPEECH_LEVEL_WEIGHTS, keyword_query, minmax, rank
+
+    searcher = Searcher.open(store.location, encoder)
+    try:
+        query = "biofuels sustainability palm oil"
+        speeches = searcher.search(SearchRequest(query, k=10, mode=mode, group_by="speech")).hits
+        assert len(speeches) == 10 and len({h.passage.speech_id for h in speeches}) == 10
+        # Worked out again from the store's own scores over the same candidates: each speech's
+        # best passage, its speech vector's cosine, its whole text's BM25; normalised, weighted.
+        index, vector = searcher.index, searcher.encode(query)
+        fts = keyword_query(parse_query(query), searcher._too_common)
+        candidates = rank(index, mode, vector if mode != "keyword" else None, fts, Where(), MIN_POOL)
+        best: dict = {}
+        for vec, score in zip(candidates.vecs.tolist(), candidates.scores.tolist()):
+            best.setdefault(int(index.speech_keys(np.array([vec]))[0]), (vec, score))
+        keys = np.array(list(best), dtype=np.int64)
+        parts = [(SPEECH_LEVEL_WEIGHTS["best passage"], np.array([score for _, score in best.values()]))]
+        if mode != "keyword":
+            parts.append((SPEECH_LEVEL_WEIGHTS["speech vector"], index.speech_dense_scores(vector, keys)))
+        if mode != "dense":
+            parts.append((SPEECH_LEVEL_WEIGHTS["speech keywords"], index.speech_keyword_scores(fts, keys)))
+        combined = sum(w * minmax(np.asarray(v, dtype=np.float32)) for w, v in parts) / sum(w for w, _ in parts)
+        order = np.argsort(-combined, kind="stable")[:10]
+        expected = [index.passages_at([best[int(keys[i])][0]])[0].id for i in order]
+        assert [h.passage.id for h in speeches] == expected  # each speech shown by its best passage
+        assert np.allclose([h.score for h in speeches], combined[order], atol=1e-5)
+        # and the combination moves speeches: it is not the best passages' order
+        by_best = sorted(best, key=lambda key: -best[key][1])[:10]
+        assert [int(k) for k in keys[order]] != by_best
+    finally:
+        searcher.close()

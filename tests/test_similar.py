@@ -92,3 +92,70 @@ def test_results_download_as_csv_and_jsonl(client, path, params):
     lines = client.get(path, params={**params, "k": 7, "format": "jsonl"}).text.splitlines()
     assert [json.loads(line)["id"] for line in lines] == [r["id"] for r in as_json]
     assert client.get(path, params={**params, "format": "xml"}).status_code == 422
+
+
+# ---------------------------------------------------------------- fused "find similar" (vectors and "more like this")
+
+OTHER_SEED = "uk.org.publicwhip/westminhall/2009-10-27a.2.1"  # a later speech of the same Biofuels debate
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "keyword"])
+@pytest.mark.parametrize("group_by", ["speech", "passage"])
+def test_similar_never_returns_the_seeds_in_any_mode(client, mode, group_by):
+    body = similar(client, speech_id=SEED, mode=mode, group_by=group_by, k=30)
+    assert body["mode"] == mode and len(body["results"]) == 30
+    assert SEED not in {r["speech_id"] for r in body["results"]}
+    if group_by == "speech":
+        assert len({r["speech_id"] for r in body["results"]}) == 30
+    scores = [r["score"] for r in body["results"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_the_modes_rank_differently_and_hybrid_draws_on_both(client):
+    ranked = {mode: [r["speech_id"] for r in similar(client, speech_id=SEED, mode=mode, k=10)["results"]]
+              for mode in ("hybrid", "dense", "keyword")}
+    assert ranked["dense"] != ranked["keyword"]
+    assert ranked["hybrid"] != ranked["dense"] and ranked["hybrid"] != ranked["keyword"]
+    assert set(ranked["hybrid"]) & (set(ranked["dense"]) | set(ranked["keyword"]))
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "keyword"])
+def test_similar_fills_the_page_under_a_selective_filter_in_every_mode(client, mode):
+    body = similar(client, speech_id=SEED, mode=mode, section="wms", k=10)
+    assert len(body["results"]) == 10 and {r["section"] for r in body["results"]} == {"wms"}
+    body = similar(client, speech_id=SEED, mode=mode, speaker="Ian Lucas", k=10)
+    assert body["total"] >= 2 and len(body["results"]) == body["total"]  # every speech of his: fewer than the page
+    assert {r["speaker"]["name"] for r in body["results"]} == {"Ian Lucas"}
+
+
+def test_a_speech_result_shows_its_passage_nearest_the_seed(client):
+    body = similar(client, speech_id=SEED, mode="dense", k=5)
+    for result in body["results"]:
+        speech = client.get(f"/speeches/{result['speech_id']}").json()["passages"]
+        assert result["id"] in {p["id"] for p in speech}
+
+
+def test_more_like_these_takes_several_seeds(client):
+    one = similar(client, speech_id=SEED, k=20)
+    both = similar(client, speech_id=[SEED, OTHER_SEED], k=20)
+    assert both["seed"]["speech_id"] == [SEED, OTHER_SEED]
+    returned = {r["speech_id"] for r in both["results"]}
+    assert SEED not in returned and OTHER_SEED not in returned and len(returned) == 20
+    assert [r["speech_id"] for r in both["results"]] != [r["speech_id"] for r in one["results"]]
+    assert OTHER_SEED in {r["speech_id"] for r in one["results"]}  # like the seed: left out only when it is a seed
+
+
+def test_more_like_these_bounds_and_checks_its_seeds(client):
+    response = client.get("/similar", params={"speech_id": [SEED] * 11})
+    assert response.status_code == 422 and "at most 10" in response.json()["message"]
+    response = client.get("/similar", params={"speech_id": [SEED, "no/such"]})
+    assert response.status_code == 404 and "no/such" in response.json()["message"]
+    response = client.get("/similar", params={"speech_id": SEED, "mode": "rrf"})
+    assert response.status_code == 422
+
+
+def test_similar_by_passage_reads_its_neighbours_too(client):
+    body = similar(client, passage_id=f"{SEED}#2", k=10)
+    assert body["results"] and SEED not in {r["speech_id"] for r in body["results"]}
+    alone = similar(client, passage_id=f"{SEED}#2", mode="keyword", k=10)
+    assert alone["results"][0]["debate"] == "Biofuels"

@@ -193,7 +193,7 @@ def test_above_the_threshold_the_index_is_hnsw_and_finds_what_exact_search_finds
     exact = EmbeddedStore(small_index)
     vecs = np.arange(len(exact))
     passages = exact.passages_at(vecs)
-    write_index(tmp_path / "ann", passages, exact.vectors_at(vecs), exact.model, ann_threshold=100)
+    write_index(tmp_path / "ann", passages, exact.vectors_at(vecs), exact.model, exact.title_vectors(), ann_threshold=100)
     ann = EmbeddedStore(tmp_path / "ann")
     assert ann.manifest.index_type == "hnsw-ip" and exact.manifest.index_type == "flat-ip"
 

@@ -283,6 +283,16 @@ def exact_scores(vectors_at: Callable[[np.ndarray], np.ndarray], query: np.ndarr
     return scores[order], vecs[order]
 
 
+def speech_vector(vectors: np.ndarray) -> np.ndarray:
+    """A speech's own vector from its passages' (unit) vectors: their mean, normalised to unit length.
+
+    Chosen by measurement over the length-weighted mean and an embedding of
+    the title and opening (bench/similar.py; bench/README.md, "Find similar").
+    """
+    mean = np.asarray(vectors, dtype=np.float64).mean(axis=0)
+    return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
+
+
 def like_escape(text: str) -> str:
     """Text to match literally inside a LIKE pattern (escape character: backslash).
 
@@ -344,6 +354,50 @@ class Store(Protocol):
         hybrid done next to its data (PostgreSQL: in SQL), which is then used.
         """
 
+    # Speeches as documents of their own. A speech is named by its key: the
+    # vec of its first passage (position 0), which its keyword document and
+    # its vector carry; `passages_at(keys)` reads their first passages.
+
+    def speech_keys(self, vecs: np.ndarray) -> np.ndarray:
+        """The key of each given passage's speech, in the order given."""
+
+    def speech_vectors_at(self, keys: np.ndarray) -> np.ndarray:
+        """Each given speech's own vector (`speech_vector` of its passages'), in the order given."""
+
+    def speech_dense(self, query: np.ndarray, k: int, where: Where = Where()) -> tuple[np.ndarray, np.ndarray]:
+        """(cosine scores, keys) of the k speeches whose own vectors are nearest the query, among those `where` allows.
+
+        A speech is allowed when any of its passages is (filters other than
+        phrases hold for all of a speech's passages alike).
+        """
+
+    def speech_dense_scores(self, query: np.ndarray, keys: np.ndarray) -> np.ndarray:
+        """The cosine of the query and each given speech's vector, in the order given."""
+
+    def speech_keyword(self, fts_query: str, k: int, where: Where = Where(),
+                       weights: Optional[tuple[float, float, float]] = None) -> tuple[np.ndarray, np.ndarray]:
+        """(keyword scores, keys) of the k speeches whose whole text best matches a keyword query."""
+
+    def speech_keyword_scores(self, fts_query: str, keys: np.ndarray) -> np.ndarray:
+        """The keyword score of each given speech's whole text (0 where it holds none of the query), in the order given."""
+
+    def more_like_this(self, text: str, k: int, where: Where = Where(), speeches: bool = True,
+                       stopwords: frozenset = frozenset()) -> tuple[np.ndarray, np.ndarray]:
+        """(keyword scores, keys) of the k speeches (or, `speeches` false, vecs of passages) most like a long text.
+
+        The query is the text's `words.distinctive_terms` against the
+        documents searched, each weighted by its tf-idf.
+        """
+
+    def context_vectors(self, vecs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """What each given passage's vector does not see, as vectors (rows in the order given).
+
+        (title, neighbours): the embedding of its debate's title (zeros for
+        none), and the mean of the vectors of the passages before and after
+        it in its speech (its own vector when it has neither). The hybrid
+        ranking reads the query's cosine with each (service.search.ranking).
+        """
+
     def facet_counts(self, facet: str, vecs: Optional[np.ndarray] = None, where: Where = Where(),
                      fts: Optional[str] = None, limit: int = 50) -> list[tuple]:
         """(value, count) of a facet (FACET_NAMES) over given passages, or over those `where` (and `fts`) match."""
@@ -401,7 +455,17 @@ class StoreWriter(Protocol):
 
     def replace(self, passages: Sequence[Passage], vectors: np.ndarray, speech_ids: Iterable[str],
                 sittings: Iterable[str] = ()) -> Replaced:
-        """These speeches, and every speech of these sittings, are replaced by the passages given."""
+        """These speeches, and every speech of these sittings, are replaced by the passages given.
+
+        Every debate title of the passages must have its embedding: held
+        already (`missing_titles` says which are not) or given by `add_titles` first.
+        """
+
+    def missing_titles(self, titles: Iterable[str]) -> set[str]:
+        """Those of these debate titles whose embedding the store does not hold (nor has been given)."""
+
+    def add_titles(self, vectors: dict[str, np.ndarray]) -> None:
+        """Debate titles' embeddings (unit vectors of the store's model), for the passages written after."""
 
     def remove(self, speech_ids: Iterable[str]) -> int:
         """These speeches go; returns how many were held."""

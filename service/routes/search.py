@@ -15,7 +15,8 @@ from service.feeds import feed_response
 from service.models import (EXPORT_RESPONSES, SEARCH_RESPONSES, ErrorResponse, SearchResponse, SimilarResponse,
                             results_of)
 from service.routes import Leased, State
-from service.search import DEFAULT_MODE, FACETS, GroupBy, Mode, QueryError, SearchPage, SearchRequest, Searcher, Sort
+from service.search import (DEFAULT_MODE, FACETS, MAX_SEEDS, GroupBy, Mode, QueryError, SearchPage, SearchRequest, Searcher,
+                            SimilarMode, Sort)
 
 MAX_K = 100
 MAX_OFFSET = 10_000
@@ -91,34 +92,38 @@ def search(
 def similar(
     s: Leased,
     state: State,
-    passage_id: Annotated[Optional[str], Query(max_length=500, description="Find passages like this one")] = None,
-    speech_id: Annotated[Optional[str], Query(max_length=500, description="Find speeches like this whole speech")] = None,
+    passage_id: Annotated[Optional[str], Query(max_length=500, description="Find passages like this one (with its neighbours)")] = None,
+    speech_id: Annotated[Optional[list[str]], Query(max_length=500, description=(
+        f"Find speeches like this whole speech; repeat (up to {MAX_SEEDS}) for speeches like all of them: a reading list"))] = None,
     text: Annotated[Optional[str], Query(min_length=1, max_length=MAX_SIMILAR_CHARS, description="Find passages like this text")] = None,
     k: Annotated[int, Query(ge=1, le=MAX_K, description="How many results")] = 10,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Results to skip, for paging")] = 0,
+    mode: Annotated[SimilarMode, Query(description=(
+        "hybrid (default): the seed's vector and its most distinctive words, fused; dense: vectors only; "
+        "keyword: \"more like this\" by words only"))] = DEFAULT_MODE,
     group_by: Annotated[Literal["passage", "speech"], Query(description="speech (default): one result per speech")] = "speech",
     format: Annotated[ExportFormat, Query(description="json (default), or csv / jsonl to download the results")] = "json",
     highlight: Annotated[bool, Query(description=(
         "Name each result's sentence(s) nearest the seed in meaning (embeds every sentence of the page: ~20 ms each)"))] = False,
     filters: Annotated[Filters, Depends(filter_parameters)] = None,
 ) -> SimilarResponse:
-    """Speeches (or passages) nearest in meaning to a passage, a whole speech, or a text; never the seed's own speech."""
-    problem = seed_problem(passage_id, speech_id, text)
+    """Speeches (or passages) most like a passage, one or more whole speeches, or a text; never the seeds' own speeches."""
+    speech_ids = speech_id or []
+    problem = seed_problem(passage_id, speech_ids, text)
     if problem:
         raise HTTPException(422, problem)
     with state.heavy_slot(), state.deadline(s):
         try:
-            vector, seed_speech = s.seed_vector(passage_id=passage_id, speech_id=speech_id, text=text)
+            seed = s.seed(passage_id=passage_id, speech_ids=speech_ids, text=text)
         except LookupError as err:
             raise HTTPException(404, str(err)) from err
         try:
-            page = s.similar(vector, seed_speech, k=k, offset=offset, filters=filters, group_by=group_by)
+            page = s.similar(seed, k=k, offset=offset, filters=filters, group_by=group_by, mode=mode)
         except QueryError as err:
             raise HTTPException(422, str(err)) from err
         if format != "json":
             return export_response(results_of(page), format, "hansard-similar")
-        return similar_response(s, page, {"passage_id": passage_id, "speech_id": speech_id, "text": text}, k, offset,
-                                group_by, highlight)
+        return similar_response(s, page, seed_description(passage_id, speech_ids, text), k, offset, group_by, highlight)
 
 
 # The answers' JSON, built once for the routes and the MCP tools (service.mcp).
@@ -130,22 +135,33 @@ def search_response(s: Searcher, asked: SearchRequest, page: SearchPage, facet_f
     return SearchResponse(
         query=asked.query, total=page.total, k=asked.k, offset=asked.offset, mode=asked.mode, sort=asked.sort,
         group_by=asked.group_by, filters=page.filters, facets=counts, facets_over=over,
+        confidence=None if page.confidence is None else round(page.confidence, 4), weak=page.weak,
         results=results_of(page, s.highlight(page) if highlight else None),
     )
 
 
 def similar_response(s: Searcher, page: SearchPage, seed: dict, k: int, offset: int, group_by: str,
                      highlight: bool) -> SimilarResponse:
-    return SimilarResponse(seed=seed, total=page.total, k=k, offset=offset, group_by=group_by, filters=page.filters,
-                           results=results_of(page, s.highlight(page) if highlight else None))
+    return SimilarResponse(seed=seed, total=page.total, k=k, offset=offset, mode=page.mode, group_by=group_by,
+                           filters=page.filters, results=results_of(page, s.highlight(page) if highlight else None))
 
 
-def seed_problem(passage_id: Optional[str], speech_id: Optional[str], text: Optional[str]) -> Optional[str]:
+def seed_description(passage_id: Optional[str], speech_ids: list[str], text: Optional[str]) -> dict:
+    """The response's `seed`: what was asked about (one speech id as a string, several as a list)."""
+    speech_id = None if not speech_ids else speech_ids[0] if len(speech_ids) == 1 else list(speech_ids)
+    return {"passage_id": passage_id, "speech_id": speech_id, "text": text}
+
+
+def seed_problem(passage_id: Optional[str], speech_ids: list[str], text: Optional[str]) -> Optional[str]:
     """Why these are not exactly one seed for "similar" (a message naming the parameter), or None."""
-    given = [name for name, value in (("passage_id", passage_id), ("speech_id", speech_id), ("text", text)) if value is not None]
+    given = [name for name, value in (("passage_id", passage_id), ("speech_id", speech_ids or None), ("text", text))
+             if value is not None]
     if len(given) != 1:
         return "passage_id: give exactly one of passage_id, speech_id or text" + (f" (got {', '.join(given)})" if given else "")
     if text is not None and not text.strip():
         return "text: must contain some words"
+    if len(speech_ids) > MAX_SEEDS:
+        return f"speech_id: at most {MAX_SEEDS} speeches at once, not {len(speech_ids)}"
+    if any(not speech_id.strip() for speech_id in speech_ids):
+        return "speech_id: must not be empty"
     return None
-

@@ -12,9 +12,10 @@
 """
 
 from service.search.query import ParsedQuery, parse_query
-from service.search.ranking import DEFAULT_MODE, MODES, Mode
-from service.search.searcher import (FACETS, GroupBy, Hit, LockedEncoder, QueryError, SearchPage, SearchRequest,
-                                     Searcher, Sort)
+from service.search.ranking import DEFAULT_MODE, MODES, SIMILAR_MODES, Mode, Seed, SimilarMode
+from service.search.searcher import (FACETS, MAX_SEEDS, GroupBy, Hit, LockedEncoder, QueryError, SearchPage,
+                                     SearchRequest, Searcher, Sort)
 
-__all__ = ["DEFAULT_MODE", "FACETS", "MODES", "GroupBy", "Hit", "LockedEncoder", "Mode", "ParsedQuery", "QueryError",
-           "SearchPage", "SearchRequest", "Searcher", "Sort", "parse_query"]
+__all__ = ["DEFAULT_MODE", "FACETS", "MAX_SEEDS", "MODES", "SIMILAR_MODES", "GroupBy", "Hit", "LockedEncoder", "Mode",
+           "ParsedQuery", "QueryError", "SearchPage", "SearchRequest", "Searcher", "Seed", "SimilarMode", "Sort",
+           "parse_query"]

@@ -108,7 +108,7 @@ async function run(state, { focusResults = false } = {}) {
     const body = await getJson(`${endpoint}?${params}`);
     if (ticket !== latest) return;
     render(state, body, endpoint);
-    announce(summary(state, body));
+    announce(isWeak(state, body) ? `${WEAK_NOTICE} ${summary(state, body)}` : summary(state, body));
     if (focusResults) (body.results.length ? $("results") : $("q")).focus();
   } catch (err) {
     if (ticket !== latest) return;
@@ -155,6 +155,10 @@ function render(state, body, endpoint) {
     const back = el("button", { type: "button", class: "link", onclick: () => history.back() }, "← back");
     setStatus("");
     $("status").append("Speeches similar to ", el("cite", {}, seedLabel(state.similar)), " ", back);
+  } else if (isWeak(state, body)) {
+    // Results, but none close to the query: say so above them (shown here, announced with the summary).
+    setStatus("");
+    $("status").append(el("span", { class: "weak" }, WEAK_NOTICE));
   } else {
     setStatus(results.length ? "" : "Nothing matches. Try fewer words, or fewer filters.");
   }
@@ -163,6 +167,12 @@ function render(state, body, endpoint) {
   renderChart(state, body);
   renderToolbar(state, body, endpoint);
   renderPager(state, body);
+}
+
+// The service's `weak` (service/search/confidence.py): nothing matches the query well, these are only the nearest.
+const WEAK_NOTICE = "No close matches; the nearest are:";
+function isWeak(state, body) {
+  return !state.similar && body.weak === true && body.results.length > 0;
 }
 
 const seedLabels = new Map(); // speech id -> "Speaker, Debate (date)", from the card that was clicked

@@ -43,7 +43,7 @@ import numpy as np
 import tantivy
 
 from indexer.store.base import FIELD_WEIGHTS, StoreError
-from indexer.store.words import analyzer, parse_keyword_query, stems
+from indexer.store.words import analyzer, distinctive_terms, parse_keyword_query, stems
 
 PASSAGES = "passages"
 SPEECHES = "speeches"
@@ -57,8 +57,6 @@ VALUE_FIELDS = ("speaker_name", "debate_title", "party", "house", "section", "pe
 # takes a small one (memory taken is not all given back to the system).
 WRITER_HEAP = (16_000_000, 400_000_000)
 MAX_TERMS = 64  # words and phrases a ranking query takes (a pasted page would otherwise become a huge query)
-# "More like this": the seed's most distinctive words (tf-idf), at most this many.
-MORE_LIKE_THIS_TERMS = 40
 
 
 def schema() -> "tantivy.Schema":
@@ -270,31 +268,16 @@ class KeywordIndex:
         """(BM25 scores, vecs) of every matching document, best first."""
         return self.top(query, self.count(query))
 
-    def more_like_this(self, text: str, terms: int = MORE_LIKE_THIS_TERMS,
-                       stopwords: frozenset = frozenset()) -> "tantivy.Query":
-        """A query of the text's most distinctive words (tf-idf against this index), each boosted by its tf-idf.
+    def more_like_this(self, text: str, terms: Optional[int] = None, stopwords: frozenset = frozenset()) -> "tantivy.Query":
+        """A query of the text's most distinctive words (`words.distinctive_terms` against this index), each boosted by its weight.
 
         For a seed speech or a pasted text: thousands of words become a few
         dozen, so the query is as fast as a typed one.
         """
-        stems = [w for w in self.words(text) if len(w) > 2 and not w.isdigit()]
-        skip = {s for word in stopwords for s in self.words(word)}
-        counts: dict[str, int] = {}
-        for stem in stems:
-            if stem not in skip:
-                counts[stem] = counts.get(stem, 0) + 1
-        n = max(self.searcher.num_docs, 1)
-        scored = []
-        for stem, tf in counts.items():
-            df = self.searcher.doc_freq(RANKED, stem)
-            if df == 0 or df > n / 2:
-                continue  # unknown here, or in most documents: says nothing
-            scored.append((tf * np.log(1 + n / df), stem))
-        scored.sort(key=lambda ts: (-ts[0], ts[1]))
-        top = scored[:terms]
+        top = distinctive_terms(text, lambda term: self.searcher.doc_freq(RANKED, term), self.searcher.num_docs,
+                                stopwords, terms)
         if not top:
             return tantivy.Query.empty_query()
-        best = top[0][0]
         return tantivy.Query.boolean_query([
-            (tantivy.Occur.Should, tantivy.Query.boost_query(tantivy.Query.term_query(self.schema, RANKED, stem), weight / best))
-            for weight, stem in top])
+            (tantivy.Occur.Should, tantivy.Query.boost_query(tantivy.Query.term_query(self.schema, RANKED, term), weight))
+            for term, weight in top])

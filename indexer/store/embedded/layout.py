@@ -7,6 +7,11 @@ Layout:
     DIR/v-<stamp>/vectors.faiss      row i is the vector of passage `vec = i`
     DIR/v-<stamp>/passages.sqlite
     DIR/v-<stamp>/keywords/          the keyword engine's indexes (tantivy): passages/, speeches/
+    DIR/v-<stamp>/speech-vectors.faiss  row r is the vector of the speech whose key is keys[r]
+    DIR/v-<stamp>/speeches.npy       keys[r]: the vec of speech r's first passage, ascending
+    DIR/v-<stamp>/speech-of.npy      the speech row of each passage, by vec
+    DIR/v-<stamp>/title-vectors.npy  row t is the embedding of debate title t (table `titles` of passages.sqlite)
+    DIR/v-<stamp>/title-of.npy       the title row of each passage, by vec (-1: none)
 
 A build writes a complete new version beside the live one and then swaps
 CURRENT with one atomic rename, so a reader never sees half an index and a
@@ -35,12 +40,19 @@ except ImportError:  # not on Windows: builds there are not locked against each 
 
 from indexer.store.base import StoreDescription, StoreError, StoreLocked
 
-FORMAT_VERSION = 3  # 2: full-text (FTS5) table and filter indexes; 3: keyword search by tantivy, FTS5 gone
+# 2: full-text (FTS5) table and filter indexes; 3: keyword search by tantivy, FTS5 gone;
+# 4: speech vectors, and debate titles' vectors
+FORMAT_VERSION = 4
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 VECTORS = "vectors.faiss"
 METADATA = "passages.sqlite"
 KEYWORDS = "keywords"
+SPEECH_VECTORS = "speech-vectors.faiss"
+SPEECH_KEYS = "speeches.npy"
+SPEECH_OF = "speech-of.npy"
+TITLE_VECTORS = "title-vectors.npy"
+TITLE_OF = "title-of.npy"
 LOCK = ".lock"
 REBUILD = "rebuild it with `hansard-search index --rebuild`"  # the advice for a damaged index
 _VERSION_NAME = re.compile(r"^v-[A-Za-z0-9_-][A-Za-z0-9._-]*$")  # a name in DIR, never a path
@@ -192,7 +204,8 @@ def open_version(index_dir: Path) -> tuple[Path, StoreDescription]:
         )
     if not (path / KEYWORDS).is_dir():
         raise StoreError(f"index {index_dir} is incomplete: version {version!r} has no {KEYWORDS}; {REBUILD}")
-    for name in dict.fromkeys([VECTORS, METADATA, *(manifest.files or {})]):
+    for name in dict.fromkeys([VECTORS, METADATA, SPEECH_VECTORS, SPEECH_KEYS, SPEECH_OF, TITLE_VECTORS, TITLE_OF,
+                               *(manifest.files or {})]):
         if ".." in Path(name).parts or Path(name).is_absolute():
             raise StoreError(f"index {index_dir} has an unreadable manifest: file {name!r} is outside the version; {REBUILD}")
         if not (path / name).is_file():

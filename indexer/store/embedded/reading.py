@@ -20,7 +20,8 @@ from indexer.store.base import FIELD_WEIGHTS, Conditions, Dialect, QueryTimeout,
 from indexer.store.columns import passage_of
 from indexer.store.embedded import keywords
 from indexer.store.embedded.keywords import KeywordIndex
-from indexer.store.embedded.layout import KEYWORDS, METADATA, REBUILD, VECTORS, live_version, open_version
+from indexer.store.embedded.layout import (KEYWORDS, METADATA, REBUILD, SPEECH_KEYS, SPEECH_OF, SPEECH_VECTORS, TITLE_OF,
+                                           TITLE_VECTORS, VECTORS, live_version, open_version)
 
 HNSW_EF_SEARCH = 512
 # A filter allowing at most this many passages is searched exactly (its
@@ -51,6 +52,37 @@ def _check_weights(weights: Optional[tuple]) -> None:
     if weights is not None and tuple(float(w) for w in weights) != FIELD_WEIGHTS:
         raise ValueError(f"this index weights text, debate title and speaker {FIELD_WEIGHTS} (set when it is written), "
                          f"not {tuple(weights)}")
+
+
+def _search_in(index, query: np.ndarray, k: int, selector) -> tuple[np.ndarray, np.ndarray]:
+    """(scores, ids) of the k nearest in a FAISS index (flat or HNSW), restricted to a selector's ids if one is given."""
+    query = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
+    hnsw = isinstance(index, faiss.IndexHNSWFlat)
+    if hnsw:
+        params = faiss.SearchParametersHNSW(efSearch=max(HNSW_EF_SEARCH, k), sel=selector)
+    else:
+        params = faiss.SearchParameters(sel=selector)
+    scores, ids = index.search(query, k, params=params)
+    keep = ids[0] >= 0
+    if selector is not None and hnsw and keep.sum() < k:
+        # HNSW's walk can run out of allowed neighbours before it has k:
+        # scan its flat storage instead, exact and restricted alike (~80 ms at 1M).
+        scores, ids = faiss.downcast_index(index.storage).search(query, k, params=faiss.SearchParameters(sel=selector))
+        keep = ids[0] >= 0
+    return scores[0][keep], ids[0][keep]
+
+
+def _selector(index, allowed: np.ndarray):
+    """A FAISS ID selector of the allowed ids for a broad filter; None for a narrow one (its vectors are scored directly)."""
+    flat = not isinstance(index, faiss.IndexHNSWFlat)
+    if len(allowed) <= (FLAT_SELECTOR_FROM if flat else EXACT_FILTER_LIMIT):
+        return None
+    mask = np.zeros(index.ntotal, dtype=bool)
+    mask[allowed] = True
+    bits = np.packbits(mask, bitorder="little")
+    selector = faiss.IDSelectorBitmap(index.ntotal, faiss.swig_ptr(bits))
+    selector.bits_owner = bits  # the selector reads this buffer: keep it alive with it
+    return selector
 
 
 class EmbeddedStore:
@@ -91,12 +123,51 @@ class EmbeddedStore:
             self.speech_keywords = KeywordIndex(self.path / KEYWORDS / keywords.SPEECHES, self.manifest.speeches)
         except StoreError as err:
             raise StoreError(f"index {index_dir}: {err}; {REBUILD}") from err
+        self._open_speeches(index_dir)
         self._restrictions: dict = {}  # (Where, level) -> the keyword engine's clauses for it
         self._match_sets: dict = {}  # (Where, keyword query) -> vecs of every match
         self._columns: dict = {}  # SQL expression -> (code of each vec, values)
         self._columns_lock = threading.Lock()
 
     keyword_engine = "tantivy"  # bench/scale.py reports it
+
+    def _open_speeches(self, index_dir: Path) -> None:
+        """The speech vectors, their keys and each passage's speech row, checked against each other before use."""
+        try:
+            self.speech_vectors = faiss.read_index(str(self.path / SPEECH_VECTORS), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
+            self.speech_key_of_row = np.load(self.path / SPEECH_KEYS, allow_pickle=False)
+            self.speech_row_of = np.load(self.path / SPEECH_OF, allow_pickle=False)
+        except (RuntimeError, ValueError, OSError) as err:
+            raise StoreError(f"index {index_dir}: cannot read its speeches ({str(err).strip().splitlines()[-1:]}); {REBUILD}") from err
+        keys, rows, n = self.speech_key_of_row, self.speech_row_of, self.manifest.speeches
+        # Numbers from files, bounded before they index anything: keys ascending
+        # passage vecs, one per speech; each passage's row a speech, whose key it may be.
+        sound = (
+            self.speech_vectors.ntotal == n and self.speech_vectors.d == self.manifest.dimension
+            and keys.ndim == 1 and len(keys) == n and keys.dtype.kind in "iu"
+            and rows.ndim == 1 and len(rows) == self.manifest.passages and rows.dtype.kind in "iu"
+            and (n == 0 or (int(keys.min()) >= 0 and int(keys.max()) < self.manifest.passages
+                            and bool(np.all(np.diff(keys) > 0))))
+            and (len(rows) == 0 or (int(rows.min()) >= 0 and int(rows.max()) < n))
+        )
+        if not sound or (n and not np.array_equal(rows[keys], np.arange(n))):
+            raise StoreError(f"index {index_dir} is damaged: its speech vectors, {SPEECH_KEYS} and {SPEECH_OF} "
+                             f"do not describe its {n} speeches; {REBUILD}")
+        self.speech_key_of_row = keys.astype(np.int64)
+        self.speech_row_of = rows.astype(np.int64)
+        self._speech_allowed: dict = {}  # Where -> (allowed speech rows, selector or None)
+        try:
+            self.title_matrix = np.load(self.path / TITLE_VECTORS, allow_pickle=False)
+            self.title_row_of = np.load(self.path / TITLE_OF, allow_pickle=False)
+        except (ValueError, OSError) as err:
+            raise StoreError(f"index {index_dir}: cannot read its debate titles' vectors ({err}); {REBUILD}") from err
+        titles, rows = self.title_matrix, self.title_row_of
+        if not (titles.ndim == 2 and titles.shape[1] == self.manifest.dimension and titles.dtype == np.float32
+                and rows.ndim == 1 and len(rows) == self.manifest.passages and rows.dtype.kind in "iu"
+                and (len(rows) == 0 or (int(rows.min()) >= -1 and int(rows.max()) < len(titles)))):
+            raise StoreError(f"index {index_dir} is damaged: {TITLE_VECTORS} and {TITLE_OF} do not describe "
+                             f"its passages' titles; {REBUILD}")
+        self.title_row_of = rows.astype(np.int64)
 
     @property
     def location(self) -> str:
@@ -132,7 +203,7 @@ class EmbeddedStore:
         self._match_sets.clear()
         self._columns.clear()
         self.passage_keywords = self.speech_keywords = None  # tantivy's files are let go with its searcher
-        self.vectors = None  # FAISS unmaps the file when its index is freed, which this does (the only reference)
+        self.vectors = self.speech_vectors = None  # FAISS unmaps a file when its index is freed, which this does (the only reference)
         keywords.give_back_memory()
 
     @contextlib.contextmanager
@@ -199,14 +270,7 @@ class EmbeddedStore:
         return self._search(query, k, None)
 
     def _search(self, query: np.ndarray, k: int, selector) -> tuple[np.ndarray, np.ndarray]:
-        query = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
-        if isinstance(self.vectors, faiss.IndexHNSWFlat):
-            params = faiss.SearchParametersHNSW(efSearch=max(HNSW_EF_SEARCH, k), sel=selector)
-        else:
-            params = faiss.SearchParameters(sel=selector)
-        scores, ids = self.vectors.search(query, k, params=params)
-        keep = ids[0] >= 0
-        return scores[0][keep], ids[0][keep]
+        return _search_in(self.vectors, query, k, selector)
 
     def passages_at(self, vecs: Iterable[int]) -> list[Passage]:
         """Passages for vec ids, in the order given."""
@@ -293,17 +357,7 @@ class EmbeddedStore:
         if selector is None:
             return self.dense_scores(query, allowed, k)
         # Broad filter: search the index itself, told which ids it may return.
-        want = min(k, len(allowed))
-        scores, vecs = self._search(query, want, selector)
-        if len(vecs) < want and isinstance(self.vectors, faiss.IndexHNSWFlat):
-            # HNSW's walk can run out of allowed neighbours before it has k:
-            # scan its flat storage instead, exact and restricted alike (~80 ms at 1M).
-            storage = faiss.downcast_index(self.vectors.storage)
-            found, ids = storage.search(np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32), want,
-                                        params=faiss.SearchParameters(sel=selector))
-            keep = ids[0] >= 0
-            return found[0][keep], ids[0][keep]
-        return scores, vecs
+        return self._search(query, min(k, len(allowed)), selector)
 
     def _allowed(self, where: Where):
         """The passages a filter allows, and for a broad one a FAISS selector of them.
@@ -327,14 +381,7 @@ class EmbeddedStore:
 
     def _build_allowed(self, where: Where):
         allowed = self.matching(where)
-        selector = None
-        flat = not isinstance(self.vectors, faiss.IndexHNSWFlat)
-        if len(allowed) > (FLAT_SELECTOR_FROM if flat else EXACT_FILTER_LIMIT):
-            mask = np.zeros(self.vectors.ntotal, dtype=bool)
-            mask[allowed] = True
-            bits = np.packbits(mask, bitorder="little")
-            selector = faiss.IDSelectorBitmap(self.vectors.ntotal, faiss.swig_ptr(bits))
-            selector.bits_owner = bits  # the selector reads this buffer: keep it alive with it
+        selector = _selector(self.vectors, allowed)
         with self._selectors_lock:
             self._selectors[where] = (allowed, selector)
             self._building.pop(where, None)
@@ -344,6 +391,107 @@ class EmbeddedStore:
 
     def dense_scores(self, query: np.ndarray, vecs: np.ndarray, k: Optional[int] = None) -> tuple[np.ndarray, np.ndarray]:
         return exact_scores(self.vectors_at, query, vecs, k)
+
+    # ------------------------------------------------------------ speeches
+
+    def speech_keys(self, vecs: np.ndarray) -> np.ndarray:
+        return self.speech_key_of_row[self.speech_row_of[np.asarray(vecs, dtype=np.int64)]]
+
+    def _speech_rows(self, keys: np.ndarray) -> np.ndarray:
+        """The rows of the speeches keyed `keys` (KeyError for a key that names no speech)."""
+        keys = np.asarray(keys, dtype=np.int64)
+        rows = np.searchsorted(self.speech_key_of_row, keys)
+        if len(keys) and (rows.max() >= len(self.speech_key_of_row) or not np.array_equal(self.speech_key_of_row[rows], keys)):
+            raise KeyError("not a speech's key")
+        return rows
+
+    def speech_vectors_at(self, keys: np.ndarray) -> np.ndarray:
+        rows = self._speech_rows(keys)
+        if not len(rows):
+            return np.zeros((0, self.speech_vectors.d), dtype=np.float32)
+        return self.speech_vectors.reconstruct_batch(rows)
+
+    def speech_dense_scores(self, query: np.ndarray, keys: np.ndarray) -> np.ndarray:
+        return self.speech_vectors_at(keys) @ query.reshape(-1).astype(np.float32)
+
+    def speech_dense(self, query: np.ndarray, k: int, where: Where = Where()) -> tuple[np.ndarray, np.ndarray]:
+        self._in_time()
+        query = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
+        k = min(k, self.speech_vectors.ntotal)
+        if k <= 0:
+            return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
+        selector = None
+        if where:
+            allowed, selector = self._allowed_speeches(where)
+            if selector is None:
+                scores, rows = exact_scores(self.speech_vectors.reconstruct_batch, query, allowed, k)
+                return scores, self.speech_key_of_row[rows]
+            k = min(k, len(allowed))
+        scores, rows = _search_in(self.speech_vectors, query, k, selector)
+        return scores, self.speech_key_of_row[rows]
+
+    def _allowed_speeches(self, where: Where):
+        """The speech rows a filter allows (those of any passage it allows), and for a broad one a FAISS selector of them."""
+        cached = self._speech_allowed.get(where)
+        if cached is None:
+            allowed = np.unique(self.speech_row_of[self._allowed(where)[0]])
+            cached = (allowed, _selector(self.speech_vectors, allowed))
+            self._speech_allowed[where] = cached
+            while len(self._speech_allowed) > SELECTOR_CACHE:
+                self._speech_allowed.pop(next(iter(self._speech_allowed)), None)
+        return cached
+
+    def speech_keyword_scores(self, fts_query: str, keys: np.ndarray) -> np.ndarray:
+        self._in_time()
+        keys = np.asarray(keys, dtype=np.int64)
+        index = self.speech_keywords
+        scores, found = index.scored(index.restricted(index.ranking(fts_query), [index.vec_set(keys)]))
+        by_key = dict(zip(found.tolist(), scores.tolist()))
+        return np.array([by_key.get(int(key), 0.0) for key in keys], dtype=np.float32)
+
+    # ------------------------------------------------------------ what a passage's vector does not see
+
+    def title_rows(self) -> dict[str, int]:
+        """Debate title -> its row in the title vectors (read from the metadata when asked: a writer's question)."""
+        return {title: row for row, title in self._db().execute("SELECT row, title FROM titles")}
+
+    def title_vectors(self) -> dict[str, np.ndarray]:
+        """Debate title -> its embedding, for a writer carrying them into the next version."""
+        return {title: self.title_matrix[row] for title, row in self.title_rows().items()}
+
+    def context_vectors(self, vecs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        vecs = np.asarray(vecs, dtype=np.int64)
+        titles = np.zeros((len(vecs), self.manifest.dimension), dtype=np.float32)
+        rows = self.title_row_of[vecs]
+        titled = rows >= 0
+        titles[titled] = self.title_matrix[rows[titled]]
+        # A speech's passages sit at consecutive vecs in speech order (each
+        # version is written so); a neighbour is one of the same speech, a place away.
+        positions = self._positions()
+        speech = self.speech_row_of
+        total = np.zeros((len(vecs), self.manifest.dimension), dtype=np.float32)
+        count = np.zeros(len(vecs), dtype=np.float32)
+        for step in (-1, 1):
+            other = vecs + step
+            ok = (other >= 0) & (other < len(self))
+            ok[ok] = (speech[other[ok]] == speech[vecs[ok]]) & (positions[other[ok]] == positions[vecs[ok]] + step)
+            if ok.any():
+                total[ok] += self.vectors_at(other[ok])
+                count[ok] += 1
+        alone = count == 0
+        if alone.any():
+            total[alone] = self.vectors_at(vecs[alone])
+            count[alone] = 1
+        return titles, total / count[:, None]
+
+    def _positions(self) -> np.ndarray:
+        """Each passage's position in its speech, by vec: read once."""
+        positions = self._columns.get("positions")
+        if positions is None:
+            codes, values = self._column("p.position")
+            positions = np.array(values, dtype=np.int64)[codes] if len(values) else np.zeros(0, dtype=np.int64)
+            self._columns["positions"] = positions
+        return positions
 
     # ------------------------------------------------------------ keyword search (tantivy)
 
@@ -390,11 +538,10 @@ class EmbeddedStore:
         index = self.speech_keywords
         return index.top(self._restricted(where, index.ranking(fts_query), speeches=True), k)
 
-    def more_like_this(self, text: str, k: int, where: Where = Where(), weights: Optional[tuple[float, float, float]] = None,
-                       speeches: bool = True, stopwords: frozenset = frozenset()) -> tuple[np.ndarray, np.ndarray]:
-        """(BM25 scores, vecs) of the k speeches (first passage's vec) or passages most like a long text, by its distinctive words."""
+    def more_like_this(self, text: str, k: int, where: Where = Where(), speeches: bool = True,
+                       stopwords: frozenset = frozenset()) -> tuple[np.ndarray, np.ndarray]:
+        """(BM25 scores, keys) of the k speeches (or vecs of passages) most like a long text, by its distinctive words."""
         self._in_time()
-        _check_weights(weights)
         index = self.speech_keywords if speeches else self.passage_keywords
         query = index.more_like_this(text, stopwords=stopwords)
         return index.top(self._restricted(where, query, speeches=speeches), k)

@@ -19,11 +19,12 @@ import numpy as np
 from embeddings.encoder import ModelInfo
 from indexer.sources.records import Passage
 from indexer.sources.vocabulary import sitting_key
-from indexer.store.base import Replaced, StoreDescription, StoreError, check_model
+from indexer.store.base import Replaced, StoreDescription, StoreError, check_model, speech_vector
 from indexer.store.columns import FIELDS, NAMES, passage_values
 from indexer.store.embedded import keywords
-from indexer.store.embedded.layout import (CURRENT, FORMAT_VERSION, KEYWORDS, MANIFEST, METADATA, VECTORS, _fsync,
-                                           _remove_stale_versions, _write_atomic, is_index, live_version, lock_index)
+from indexer.store.embedded.layout import (CURRENT, FORMAT_VERSION, KEYWORDS, MANIFEST, METADATA, SPEECH_KEYS, SPEECH_OF,
+                                           SPEECH_VECTORS, TITLE_OF, TITLE_VECTORS, VECTORS, _fsync, _remove_stale_versions,
+                                           _write_atomic, is_index, live_version, lock_index)
 from indexer.store.embedded.reading import EmbeddedStore
 
 # Vector index by size: exact (flat) while small; HNSW above ANN_THRESHOLD
@@ -36,17 +37,20 @@ HNSW_EF_CONSTRUCTION = 80
 
 
 def write_index(index_dir: Path, passages: Sequence[Passage], vectors: np.ndarray, model: ModelInfo,
-                ann_threshold: Optional[int] = ANN_THRESHOLD) -> StoreDescription:
-    """Write a complete new version and make it the live one."""
+                titles: dict[str, np.ndarray], ann_threshold: Optional[int] = ANN_THRESHOLD) -> StoreDescription:
+    """Write a complete new version and make it the live one (`titles`: the embedding of every debate title)."""
     if len(passages) != len(vectors):
         raise ValueError(f"{len(passages)} passages but {len(vectors)} vectors")
+    untitled = next((p.debate for p in passages if p.debate and p.debate not in titles), None)
+    if untitled is not None:
+        raise StoreError(f"no embedding was given for the debate title {untitled!r}")
     index_dir.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
     version = f"v-{stamp}-{uuid.uuid4().hex[:8]}"
     building = index_dir / f".building-{version}"
     building.mkdir()
     try:
-        manifest = _write_version(building, passages, vectors, model, ann_threshold)
+        manifest = _write_version(building, passages, vectors, model, titles, ann_threshold)
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)  # (and if the process dies here, the next build removes it)
         raise
@@ -76,7 +80,7 @@ def vector_index(vectors: np.ndarray, dimension: int, ann_threshold: Optional[in
 
 
 def _write_version(building: Path, passages: Sequence[Passage], vectors: np.ndarray, model: ModelInfo,
-                   ann_threshold: Optional[int]) -> StoreDescription:
+                   titles: dict[str, np.ndarray], ann_threshold: Optional[int]) -> StoreDescription:
     vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(passages), model.dimension)
     index, index_type = vector_index(vectors, model.dimension, ann_threshold)
     faiss.write_index(index, str(building / VECTORS))
@@ -97,10 +101,13 @@ def _write_version(building: Path, passages: Sequence[Passage], vectors: np.ndar
                                       ("parties", "name", "party")):
             db.execute(f"CREATE TABLE {table} ({column} TEXT PRIMARY KEY) WITHOUT ROWID")
             db.execute(f"INSERT INTO {table} SELECT DISTINCT {source} FROM passages WHERE {source} IS NOT NULL")
+        _write_titles(building, db, passages, titles, model.dimension)
     db.close()
-    _write_keywords(building / KEYWORDS, passages)
+    speeches = speeches_by_key(passages)
+    _write_speech_vectors(building, speeches, vectors, len(passages), model.dimension, ann_threshold)
+    _write_keywords(building / KEYWORDS, passages, speeches)
     # On disk before the manifest that vouches for them (a power cut, not just a kill).
-    files = [VECTORS, METADATA] + sorted(str(f.relative_to(building)) for f in (building / KEYWORDS).rglob("*") if f.is_file())
+    files = [VECTORS, METADATA, SPEECH_VECTORS, SPEECH_KEYS, SPEECH_OF, TITLE_VECTORS, TITLE_OF] + sorted(str(f.relative_to(building)) for f in (building / KEYWORDS).rglob("*") if f.is_file())
     for name in files:
         _fsync(building / name)
     for folder in sorted({(building / name).parent for name in files}):
@@ -111,7 +118,7 @@ def _write_version(building: Path, passages: Sequence[Passage], vectors: np.ndar
         model={"name": model.name, "version": model.version},
         dimension=model.dimension,
         passages=len(passages),
-        speeches=len({p.speech_id for p in passages}),
+        speeches=len(speeches),
         index_type=index_type,
         built_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         files={name: (building / name).stat().st_size for name in files},
@@ -127,17 +134,50 @@ def _write_version(building: Path, passages: Sequence[Passage], vectors: np.ndar
 _DATE = NAMES.index("date")
 
 
-def _write_keywords(folder: Path, passages: Sequence[Passage]) -> None:
-    """The keyword engine's two indexes: one document a passage, one a speech (named by its first passage's vec)."""
-    folder.mkdir()
-    text_bytes = sum(len(p.text) for p in passages)
-    keywords.write(folder / keywords.PASSAGES, (_keyword_document(passages, [vec]) for vec in range(len(passages))), text_bytes)
+def _write_titles(building: Path, db: sqlite3.Connection, passages: Sequence[Passage], titles: dict[str, np.ndarray],
+                  dimension: int) -> None:
+    """The debate titles' vectors (row t: the title of row t in table `titles`) and each passage's title row (-1: none)."""
+    used = sorted({p.debate for p in passages if p.debate})
+    row_of = {title: row for row, title in enumerate(used)}
+    db.execute("CREATE TABLE titles (row INTEGER PRIMARY KEY, title TEXT NOT NULL UNIQUE)")
+    db.executemany("INSERT INTO titles (row, title) VALUES (?, ?)", ((row, title) for title, row in row_of.items()))
+    matrix = np.zeros((len(used), dimension), dtype=np.float32)
+    for title, row in row_of.items():
+        matrix[row] = np.asarray(titles[title], dtype=np.float32).reshape(dimension)
+    np.save(building / TITLE_VECTORS, matrix, allow_pickle=False)
+    np.save(building / TITLE_OF, np.array([row_of.get(p.debate, -1) for p in passages], dtype=np.int64), allow_pickle=False)
+
+
+def speeches_by_key(passages: Sequence[Passage]) -> list[list[int]]:
+    """The vecs of each speech's passages in speech order, speeches in the order of their keys (first passage's vec)."""
     speeches: dict[str, list[int]] = {}
     for vec, passage in enumerate(passages):
         speeches.setdefault(passage.speech_id, []).append(vec)
-    keywords.write(folder / keywords.SPEECHES, (
-        _keyword_document(passages, sorted(vecs, key=lambda v: passages[v].position)) for vecs in speeches.values()),
-        text_bytes)
+    ordered = [sorted(vecs, key=lambda v: (passages[v].position, v)) for vecs in speeches.values()]
+    return sorted(ordered, key=lambda vecs: vecs[0])
+
+
+def _write_speech_vectors(building: Path, speeches: list[list[int]], vectors: np.ndarray, passages: int,
+                          dimension: int, ann_threshold: Optional[int]) -> None:
+    """Each speech's own vector (row r: the speech keyed keys[r]), the keys, and each passage's speech row."""
+    keys = np.array([vecs[0] for vecs in speeches], dtype=np.int64)
+    speech_of = np.zeros(passages, dtype=np.int64)
+    own = np.zeros((len(speeches), dimension), dtype=np.float32)
+    for row, vecs in enumerate(speeches):
+        speech_of[vecs] = row
+        own[row] = speech_vector(vectors[vecs])
+    index, _ = vector_index(own, dimension, ann_threshold)
+    faiss.write_index(index, str(building / SPEECH_VECTORS))
+    np.save(building / SPEECH_KEYS, keys, allow_pickle=False)
+    np.save(building / SPEECH_OF, speech_of, allow_pickle=False)
+
+
+def _write_keywords(folder: Path, passages: Sequence[Passage], speeches: list[list[int]]) -> None:
+    """The keyword engine's two indexes: one document a passage, one a speech (named by its key)."""
+    folder.mkdir()
+    text_bytes = sum(len(p.text) for p in passages)
+    keywords.write(folder / keywords.PASSAGES, (_keyword_document(passages, [vec]) for vec in range(len(passages))), text_bytes)
+    keywords.write(folder / keywords.SPEECHES, (_keyword_document(passages, vecs) for vecs in speeches), text_bytes)
 
 
 def _keyword_document(passages: Sequence[Passage], vecs: Sequence[int]) -> keywords.KeywordDocument:
@@ -182,6 +222,7 @@ class EmbeddedWriter:
         self._new: list[tuple[Sequence[Passage], np.ndarray]] = []
         self._split_for: Optional[tuple] = None
         self._split: tuple[list[int], list[Passage], dict[str, tuple[str, int]]] = ([], [], {})
+        self._titles: dict[str, np.ndarray] = {}  # debate title -> embedding, given by add_titles
 
     def __enter__(self) -> "EmbeddedWriter":
         self._lock = lock_index(self.dir)
@@ -231,8 +272,23 @@ class EmbeddedWriter:
     def vectors_at(self, vecs: Sequence[int]) -> np.ndarray:
         return self.previous.vectors_at(vecs)
 
+    def missing_titles(self, titles: Iterable[str]) -> set[str]:
+        held = self.previous.title_rows() if self.previous is not None else {}
+        return {t for t in titles if t and t not in self._titles and t not in held}
+
+    def add_titles(self, vectors: dict[str, np.ndarray]) -> None:
+        for title, vector in vectors.items():
+            vector = np.asarray(vector, dtype=np.float32).reshape(-1)
+            if len(vector) != self.model.dimension:
+                raise StoreError(f"the embedding of debate title {title!r} has {len(vector)} dimensions, "
+                                 f"not the model's {self.model.dimension}")
+            self._titles[title] = vector
+
     def replace(self, passages: Sequence[Passage], vectors: np.ndarray, speech_ids: Iterable[str],
                 sittings: Iterable[str] = ()) -> Replaced:
+        missing = self.missing_titles({p.debate for p in passages if p.debate})
+        if missing:
+            raise StoreError(f"no embedding was given for the debate title {sorted(missing)[0]!r} (add_titles first)")
         incoming = set(speech_ids)
         self._gone_speeches |= incoming
         self._gone_sittings |= set(sittings)
@@ -260,4 +316,5 @@ class EmbeddedWriter:
                              else "nothing to index: no speeches were read from the sources given")
         parts = ([self.previous.vectors_at(kept_vecs)] if kept else []) + [vectors for _, vectors in self._new]
         vectors = np.vstack(parts) if parts else np.zeros((0, self.model.dimension), dtype=np.float32)
-        return write_index(self.dir, kept + new, vectors, self.model, self.ann_threshold)
+        titles = self.previous.title_vectors() if self.previous is not None else {}
+        return write_index(self.dir, kept + new, vectors, self.model, {**titles, **self._titles}, self.ann_threshold)

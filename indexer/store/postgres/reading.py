@@ -16,8 +16,15 @@ from indexer.sources.records import Passage
 from indexer.store.base import FIELD_WEIGHTS, Dialect, QueryTimeout, StoreDescription, StoreUnavailable, Where, exact_scores
 from indexer.store.columns import passage_of
 from indexer.store.postgres.schema import (HNSW_EF_SEARCH, HNSW_MAX_EF_SEARCH, KEYWORD_RANK, MAX_SCAN_TUPLES,
-                                           DEADLINE_SLACK_MS, PASSAGE_NAMES, SCHEMA_VERSION, SELECT, TABLE,
-                                           TEXT_CONFIG, DatabaseError, applied_migrations, connect, redact)
+                                           DEADLINE_SLACK_MS, PASSAGE_NAMES, SCHEMA_VERSION, SELECT, SPEECHES, TABLE,
+                                           TEXT_CONFIG, TITLES, DatabaseError, applied_migrations, connect, redact)
+from indexer.store.words import MORE_LIKE_THIS_MAX_DF_SHARE, distinctive_terms, stems
+
+# "More like this" looks up the document frequency of at most this many of a
+# text's terms (its most frequent, longest first), in one statement: a
+# 20,000-character text has ~1,500 distinct terms, and each lookup is an
+# index probe.
+MORE_LIKE_THIS_LOOKUPS = 400
 
 def _without_nul(value):
     """A query parameter PostgreSQL can take: its text cannot hold NUL, which no stored text has either.
@@ -76,6 +83,42 @@ def tsquery_sql(fts_query: str) -> tuple[str, tuple]:
     if not phrases:  # not in that form: read it as a web search would
         return f"websearch_to_tsquery('{TEXT_CONFIG}', %s)", (fts_query,)
     return "(" + " || ".join([f"phraseto_tsquery('{TEXT_CONFIG}', %s)"] * len(phrases)) + ")", tuple(phrases)
+
+
+def _speech_allowed(where: Where) -> str:
+    """`where` (on `passages p`) as a condition on a speech `s`: any of its passages satisfies it, as the embedded store allows a speech.
+
+    Exact for every filter, phrases included, where joining the first
+    passage alone is not; correlated on speech_id, the distribution column,
+    so on Citus it stays on the speech's own shard.
+    """
+    if not where.sql:
+        return ""
+    return f" AND EXISTS (SELECT 1 FROM {TABLE} p WHERE p.speech_id = s.speech_id AND ({where.sql}))"
+
+
+def _lookup_terms(text: str, stopwords: frozenset) -> list[str]:
+    """The terms of a text whose document frequency "more like this" looks up: at most MORE_LIKE_THIS_LOOKUPS.
+
+    Those `distinctive_terms` could keep (three letters or more, not a
+    number, not a stop word), most frequent first, then longest (a longer
+    word tends to be a rarer one, so a higher tf-idf among equals).
+    """
+    skip = {s for word in stopwords for s in stems(word)}
+    counts: dict[str, int] = {}
+    for term in stems(text):
+        if len(term) > 2 and not term.isdigit() and term not in skip:
+            counts[term] = counts.get(term, 0) + 1
+    return sorted(counts, key=lambda term: (-counts[term], -len(term), term))[:MORE_LIKE_THIS_LOOKUPS]
+
+
+def _in_order(found: dict, wanted: list[int], what: str, dtype=None) -> np.ndarray:
+    """found[w] for each wanted w, in order (numbers of `dtype`, or rows of vectors); KeyError naming what is missing."""
+    missing = [w for w in wanted if w not in found]
+    if missing:
+        raise KeyError(f"not {what}: {missing[:5]}")
+    values = [found[w] for w in wanted]
+    return np.array(values, dtype=dtype) if dtype is not None else np.stack(values)
 
 
 def rank_weights(weights: tuple[float, float, float]) -> str:
@@ -338,8 +381,10 @@ class PostgresStore:
 
     keyword_rank = KEYWORD_RANK  # an expression of p.tsv and q.t; a benchmark may try others
 
-    def _rank(self, weights: Optional[tuple[float, float, float]]) -> str:
-        return self.keyword_rank.replace("{weights}", rank_weights(weights or FIELD_WEIGHTS))
+    def _rank(self, weights: Optional[tuple[float, float, float]], tsv: str = "p.tsv", query: str = "q.t") -> str:
+        """The rank expression with these weights, of another tsvector or tsquery when given (a speech's: s.tsv)."""
+        return (self.keyword_rank.replace("{weights}", rank_weights(weights or FIELD_WEIGHTS))
+                .replace("p.tsv", tsv).replace("q.t", query))
 
     def keyword(self, fts_query: str, k: int, where: Where = Where(), weights: Optional[tuple[float, float, float]] = None,
                 order: str = "relevance", offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -361,22 +406,64 @@ class PostgresStore:
     def keyword_scores(self, fts_query: str, vecs: np.ndarray,
                        weights: Optional[tuple[float, float, float]] = None) -> np.ndarray:
         """ts_rank of each given passage for the keyword query (0 where it matches none of it), in the order given."""
-        vecs = [int(v) for v in np.asarray(vecs, dtype=np.int64)]
-        if not vecs:
+        return self._scores_of(fts_query, vecs, f"{TABLE} p", "p.vec", self._rank(weights))
+
+    def _scores_of(self, fts_query: str, ids: np.ndarray, table: str, id_column: str, rank: str) -> np.ndarray:
+        """The rank of each given row (passage vec or speech key) for the keyword query (0: no match), in the order given."""
+        ids = [int(i) for i in np.asarray(ids, dtype=np.int64)]
+        if not ids:
             return np.zeros(0, dtype=np.float32)
         tsquery, tsparams = tsquery_sql(fts_query)
+        tsv = id_column.split(".")[0] + ".tsv"
+        rows = self._rows(f"WITH q AS (SELECT {tsquery} AS t) SELECT {id_column}, {rank} FROM {table}, q "
+                          f"WHERE {id_column} = ANY(%s) AND {tsv} @@ q.t", (*tsparams, ids))
+        found = {row[0]: float(row[1]) for row in rows}
+        return np.array([found.get(i, 0.0) for i in ids], dtype=np.float32)
+
+    def context_vectors(self, vecs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(title, neighbours) rows of the given passages, in the order given, in one statement.
+
+        title: the embedding of the passage's debate title (hansard_titles),
+        zeros when it has no title or the title no embedding yet (a store
+        migrated from version 2 until the next indexing run). neighbours:
+        the mean (pgvector's avg) of the vectors of the passages at
+        position - 1 and + 1 in its speech, its own vector when it has
+        neither. KeyError for a vec the store does not hold.
+        """
+        vecs = [int(v) for v in np.asarray(vecs, dtype=np.int64).reshape(-1)]
+        dimension = self.manifest.dimension
+        if not vecs:
+            return np.zeros((0, dimension), dtype=np.float32), np.zeros((0, dimension), dtype=np.float32)
         rows = self._rows(
-            f"WITH q AS (SELECT {tsquery} AS t) SELECT p.vec, {self._rank(weights)} FROM {TABLE} p, q "
-            f"WHERE p.vec = ANY(%s) AND p.tsv @@ q.t", (*tsparams, vecs))
-        by_vec = {row[0]: float(row[1]) for row in rows}
-        return np.array([by_vec.get(v, 0.0) for v in vecs], dtype=np.float32)
+            f"SELECT g.n, t.embedding, coalesce((SELECT avg(o.embedding) FROM {TABLE} o WHERE o.speech_id = p.speech_id "
+            f"AND o.position IN (p.position - 1, p.position + 1)), p.embedding) "
+            f"FROM unnest(%s::bigint[]) WITH ORDINALITY AS g(vec, n) JOIN {TABLE} p ON p.vec = g.vec "
+            f"LEFT JOIN {TITLES} t ON t.title = p.debate", (vecs,))
+        if len(rows) < len(vecs):
+            found = {n - 1 for n, _, _ in rows}
+            raise KeyError(f"not a passage's vec: {[v for i, v in enumerate(vecs) if i not in found][:5]}")
+        titles = np.zeros((len(vecs), dimension), dtype=np.float32)
+        neighbours = np.zeros((len(vecs), dimension), dtype=np.float32)
+        for n, title, around in rows:
+            if title is not None:
+                titles[n - 1] = _array(title)
+            neighbours[n - 1] = _array(around)
+        return titles, neighbours
 
     def hybrid_pushed_down(self, query: np.ndarray, fts_query: str, k: int, where: Where, dense_weight: float,
-                           weights: tuple[float, float, float]) -> tuple[np.ndarray, np.ndarray, bool]:
+                           weights: tuple[float, float, float], title_weight: float,
+                           neighbour_weight: float) -> tuple[np.ndarray, np.ndarray, bool]:
         """`service.search.ranking.hybrid`, pushed down: dense and keyword candidates fused in one SQL statement.
 
-        Every candidate gets both scores, each min-max normalised over the
-        candidates, then summed with dense_weight.
+        The candidates: the k passages nearest the query by their own
+        vectors (the HNSW index), and the k best by ts_rank. Every candidate
+        gets both scores: its contextual dense score, cos(q, p) +
+        title_weight * (q . its title's embedding, 0 for none) +
+        neighbour_weight * (q . the mean of its neighbours' vectors: the
+        mean of their cosines, its own cosine when it has none), as
+        `context_vectors` defines them; and its ts_rank (0 where it holds
+        none of the words). Each is min-max normalised over the candidates,
+        then summed with dense_weight.
         """
         from pgvector import Vector
 
@@ -399,8 +486,15 @@ class PostgresStore:
                 SELECT p.vec FROM {TABLE} p, q WHERE p.tsv @@ q.t{where.and_()} ORDER BY {rank} DESC, p.vec LIMIT %s),
             candidates AS (SELECT vec FROM dense UNION SELECT vec FROM keyword),
             scored AS (
-                SELECT p.vec, -(p.embedding <#> q.v) AS d, CASE WHEN p.tsv @@ q.t THEN {rank} ELSE 0 END AS b
-                FROM {TABLE} p JOIN candidates c ON c.vec = p.vec, q),
+                SELECT p.vec,
+                       -(p.embedding <#> q.v)
+                       + %s::float8 * coalesce(-(t.embedding <#> q.v), 0)
+                       + %s::float8 * coalesce(
+                           (SELECT avg(-(o.embedding <#> q.v)) FROM {TABLE} o
+                            WHERE o.speech_id = p.speech_id AND o.position IN (p.position - 1, p.position + 1)),
+                           -(p.embedding <#> q.v)) AS d,
+                       CASE WHEN p.tsv @@ q.t THEN {rank} ELSE 0 END AS b
+                FROM q, {TABLE} p JOIN candidates c ON c.vec = p.vec LEFT JOIN {TITLES} t ON t.title = p.debate),
             normalised AS (
                 SELECT vec,
                        coalesce((d - min(d) OVER ()) / nullif(max(d) OVER () - min(d) OVER (), 0), 0) AS dn,
@@ -409,7 +503,8 @@ class PostgresStore:
             SELECT vec, %s * dn + (1 - %s) * bn AS score,
                    (SELECT count(*) FROM dense), (SELECT count(*) FROM keyword)
             FROM normalised ORDER BY score DESC, vec"""
-            return sql, (*params, k, *where.params, k, dense_weight, dense_weight)
+            return sql, (*params, k, *where.params, k, float(title_weight), float(neighbour_weight),
+                         dense_weight, dense_weight)
 
         rows = self._rows(*statement(exact_dense=False), walk_the_index=True)
         n_dense = rows[0][2] if rows else 0
@@ -418,6 +513,101 @@ class PostgresStore:
         n_dense, n_keyword = (rows[0][2], rows[0][3]) if rows else (0, 0)
         return (np.array([r[1] for r in rows], dtype=np.float32), np.array([r[0] for r in rows], dtype=np.int64),
                 n_dense < k and n_keyword < k)
+
+    # ------------------------------------------------------------ speeches
+
+    def speech_keys(self, vecs: np.ndarray) -> np.ndarray:
+        vecs = [int(v) for v in np.asarray(vecs, dtype=np.int64)]
+        if not vecs:
+            return np.zeros(0, dtype=np.int64)
+        rows = self._rows(f"SELECT p.vec, s.key FROM {TABLE} p JOIN {SPEECHES} s ON s.speech_id = p.speech_id "
+                          f"WHERE p.vec = ANY(%s)", (vecs,))
+        return _in_order(dict(rows), vecs, "a passage's vec", np.int64)
+
+    def speech_vectors_at(self, keys: np.ndarray) -> np.ndarray:
+        keys = [int(k) for k in np.asarray(keys, dtype=np.int64)]
+        if not keys:
+            return np.zeros((0, self.manifest.dimension), dtype=np.float32)
+        rows = self._rows(f"SELECT key, embedding FROM {SPEECHES} WHERE key = ANY(%s)", (keys,))
+        by_key = {row[0]: _array(row[1]) for row in rows}
+        return _in_order(by_key, keys, "a speech's key")
+
+    def speech_dense_scores(self, query: np.ndarray, keys: np.ndarray) -> np.ndarray:
+        return self.speech_vectors_at(keys) @ np.asarray(query, dtype=np.float32).reshape(-1)
+
+    def speech_dense(self, query: np.ndarray, k: int, where: Where = Where()) -> tuple[np.ndarray, np.ndarray]:
+        """Nearest speeches through their own HNSW index, filtered during the walk; exact should the walk give up before k (as `dense`)."""
+        from pgvector import Vector
+
+        if k <= 0:
+            return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
+        vector = Vector(np.asarray(query, dtype=np.float32).reshape(-1))
+        allowed = _speech_allowed(where)
+        self._ef_search(k)
+        rows = self._rows(
+            f"SELECT s.key, -(s.embedding <#> %s) FROM {SPEECHES} s WHERE true{allowed} "
+            f"ORDER BY s.embedding <#> %s LIMIT %s", (vector, *where.params, vector, k), walk_the_index=True)
+        if len(rows) < k and len(rows) < self.count(where, group="speech"):
+            rows = self._rows(
+                f"SELECT key, score FROM (SELECT s.key, -(s.embedding <#> %s) AS score FROM {SPEECHES} s "
+                f"WHERE true{allowed} OFFSET 0) allowed ORDER BY score DESC, key LIMIT %s", (vector, *where.params, k))
+        return np.array([r[1] for r in rows], dtype=np.float32), np.array([r[0] for r in rows], dtype=np.int64)
+
+    def speech_keyword(self, fts_query: str, k: int, where: Where = Where(),
+                       weights: Optional[tuple[float, float, float]] = None) -> tuple[np.ndarray, np.ndarray]:
+        """(ts_rank scores, keys) of the k speeches whose whole text best matches the keyword query."""
+        tsquery, tsparams = tsquery_sql(fts_query)
+        rows = self._rows(
+            f"WITH q AS (SELECT {tsquery} AS t) SELECT s.key, {self._rank(weights, 's.tsv')} AS score "
+            f"FROM {SPEECHES} s, q WHERE s.tsv @@ q.t{_speech_allowed(where)} ORDER BY score DESC, s.key LIMIT %s",
+            (*tsparams, *where.params, k))
+        return np.array([r[1] for r in rows], dtype=np.float32), np.array([r[0] for r in rows], dtype=np.int64)
+
+    def speech_keyword_scores(self, fts_query: str, keys: np.ndarray) -> np.ndarray:
+        return self._scores_of(fts_query, keys, f"{SPEECHES} s", "s.key", self._rank(None, "s.tsv"))
+
+    def more_like_this(self, text: str, k: int, where: Where = Where(), speeches: bool = True,
+                       stopwords: frozenset = frozenset()) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, keys) of the k speeches (or vecs of passages) most like a long text, by its distinctive terms.
+
+        A document's score is the sum, over the terms it holds, of the
+        term's weight times its ts_rank: ts_rank of one OR query cannot
+        weight its terms (bench figures in docs/postgresql.md).
+        """
+        if k <= 0:
+            return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
+        table, name, allowed = (SPEECHES, "s.key", _speech_allowed(where)) if speeches else (TABLE, "p.vec", where.and_())
+        alias = name.split(".")[0]
+        documents = self.manifest.speeches if speeches else self.manifest.passages
+        found = self._doc_freqs(table, _lookup_terms(text, stopwords), documents)
+        top = distinctive_terms(text, lambda term: found.get(term, 0), documents, stopwords)
+        if not top:
+            return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
+        terms, weights = [t for t, _ in top], [w for _, w in top]
+        rank = self._rank(None, f"{alias}.tsv", "terms.q")
+        rows = self._rows(
+            f"WITH terms AS MATERIALIZED (SELECT plainto_tsquery('simple', t.term) AS q, t.weight "
+            f"FROM unnest(%s::text[], %s::float8[]) AS t(term, weight)) "
+            f"SELECT {name}, sum(terms.weight * {rank}) AS score FROM terms JOIN {table} {alias} ON {alias}.tsv @@ terms.q "
+            f"WHERE true{allowed} GROUP BY {name} ORDER BY score DESC, {name} LIMIT %s",
+            (terms, weights, *where.params, k))
+        return np.array([r[1] for r in rows], dtype=np.float32), np.array([r[0] for r in rows], dtype=np.int64)
+
+    def _doc_freqs(self, table: str, terms: list[str], documents: int) -> dict[str, int]:
+        """{term: how many documents of the table hold it} for these stems, in one statement.
+
+        The terms are stems already (Snowball English, as the `english`
+        config indexes them), so they are looked up with `simple`, which
+        only lower-cases. A count stops past the share of documents that
+        rules a term out anyway: a common word is not counted to the end.
+        """
+        if not terms:
+            return {}
+        enough = int(MORE_LIKE_THIS_MAX_DF_SHARE * max(documents, 1)) + 1
+        rows = self._rows(
+            f"SELECT t.term, (SELECT count(*) FROM (SELECT 1 FROM {table} d WHERE d.tsv @@ plainto_tsquery('simple', t.term) "
+            f"LIMIT %s) hits) FROM unnest(%s::text[]) AS t(term)", (enough, terms))
+        return {term: n for term, n in rows}
 
     def facet_counts(self, facet: str, vecs: Optional[np.ndarray] = None, where: Where = Where(),
                      fts: Optional[str] = None, limit: int = 50) -> list[tuple]:

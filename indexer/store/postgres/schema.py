@@ -1,4 +1,4 @@
-"""The PostgreSQL store: passages, their vectors (pgvector) and full-text vectors in one table.
+"""The PostgreSQL store: passages, their vectors (pgvector) and full-text vectors in one table, speeches in another.
 
 Selected by a database URL (`HANSARD_DATABASE_URL`, `--database-url`); the
 embedded store (`indexer.store`) is the default. Both implement
@@ -11,15 +11,32 @@ every indexing run):
   (`vector(dim)`, HNSW index, inner product: the vectors are unit length, so
   this is cosine) and a weighted `tsvector` (debate title A, speaker B, text
   C; GIN index). Primary key (speech_id, id).
+- `hansard_speeches` (migration 2): one row per speech, kept in step with
+  its passages in the same transaction: `key` (the vec of its first
+  passage, which names the speech), its own vector (the normalised mean of
+  its passages', `base.speech_vector`; HNSW index as the passages') and a
+  `tsvector` of the whole speech (title A, speaker B, every passage's text
+  C, in speech order; GIN index). Primary key speech_id.
+- `hansard_titles` (migration 3): one row per distinct debate title, with
+  the title's own embedding (`vector(dim)`); passages refer to it by their
+  `debate` column. Read as context (`context_vectors`, and the contextual
+  dense score of the pushed-down hybrid), beside the passages before and
+  after (by `(speech_id, position)`, indexed). A store migrated from
+  version 2 holds no title embeddings yet: they read as zeros until the
+  next `hansard-search index` run gives them (`missing_titles`). Titles no
+  passage uses any more are kept (one small row each): never deleting one
+  means a title a writer has added cannot vanish before its `replace`.
 - `hansard_store`: one row: the model that made the vectors, counts, and a
   generation number every write bumps (services poll it to notice writes).
 - `hansard_migrations`: which schema versions are applied.
 
 Scaling out: the distribution column for Citus is `speech_id`. Every
-passage of a speech lives on one shard, so the writes (upsert and delete by
+passage of a speech, and its speech row, live on one shard (the speeches
+table co-located with the passages), so the writes (upsert and delete by
 speech, in one transaction) and "similar to this speech" touch one shard;
 searches fan out to all shards, each answering from its own HNSW and GIN
-indexes. `hansard_store` becomes a reference table. The primary key
+indexes. `hansard_store` and `hansard_titles` become reference tables
+(small; a copy on every node, so the join by title stays on each shard). The primary key
 includes `speech_id` for that reason; `vec` (the number the search passes
 around) comes from a sequence and is unique without a constraint.
 Read replicas: give `database_read_url` and every query goes there, while
@@ -42,9 +59,11 @@ from embeddings.encoder import ModelInfo
 from indexer.store.base import StoreError, check_model
 from indexer.store.columns import FIELDS
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 3
 MIN_PGVECTOR = "0.8"  # hnsw.iterative_scan
 TABLE = "hansard_passages"
+SPEECHES = "hansard_speeches"  # one row per speech (migration 2)
+TITLES = "hansard_titles"  # one row per debate title, with its embedding (migration 3)
 TEXT_CONFIG = "english"  # Snowball English stemming, as the embedded store's Porter stemmer
 
 # HNSW build and search parameters. ef_search 200 keeps recall of the top 100
@@ -71,9 +90,36 @@ SELECT = ", ".join(f"p.{name}" for name in PASSAGE_NAMES)
 # The HNSW index. A load into an empty store drops it and builds it once at
 # the end (bulk_load): maintaining it row by row made loading 7,275 passages
 # 9.0 s of writing, against 1.5 s plus 1.2 s to build it afterwards.
-VECTOR_INDEX_SQL = (f"CREATE INDEX IF NOT EXISTS {TABLE}_embedding ON {TABLE} USING hnsw (embedding vector_ip_ops) "
-                    f"WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION})")
+def _vector_index_sql(table: str) -> str:
+    return (f"CREATE INDEX IF NOT EXISTS {table}_embedding ON {table} USING hnsw (embedding vector_ip_ops) "
+            f"WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION})")
+
+
+VECTOR_INDEX_SQL = _vector_index_sql(TABLE)
+SPEECH_VECTOR_INDEX_SQL = _vector_index_sql(SPEECHES)
+VECTOR_INDEXES = {TABLE: VECTOR_INDEX_SQL, SPEECHES: SPEECH_VECTOR_INDEX_SQL}  # table -> its HNSW index
 BULK_LOAD_MIN = 5_000  # passages: below this, a load into an empty store keeps the index as it goes
+
+
+
+def speech_rows_sql(condition: str) -> str:
+    """An INSERT of the speech rows of the speeches whose passages `condition` (on `passages p`) selects, made from those passages.
+
+    One definition for the migration that fills the table and for every
+    write after it, so the two cannot drift apart. The key and the speaker
+    and title come from the first passage (by position, then vec, as the
+    embedded store orders a speech); the vector is `base.speech_vector` in
+    SQL (pgvector's avg accumulates in double precision); the text is
+    parsed whole, in speech order, with the weights of the passages' tsv.
+    """
+    first = "(array_agg(p.{column} ORDER BY p.position, p.vec))[1]"
+    return f"""INSERT INTO {SPEECHES} (speech_id, key, embedding, tsv)
+SELECT p.speech_id, {first.format(column="vec")}, l2_normalize(avg(p.embedding)),
+    setweight(to_tsvector('{TEXT_CONFIG}', coalesce({first.format(column="debate")}, '')), 'A') ||
+    setweight(to_tsvector('{TEXT_CONFIG}', coalesce({first.format(column="speaker_name")}, '')), 'B') ||
+    setweight(to_tsvector('{TEXT_CONFIG}', string_agg(p.text, ' ' ORDER BY p.position, p.vec)), 'C')
+FROM {TABLE} p WHERE {condition} GROUP BY p.speech_id"""
+
 
 # Versioned schema changes, applied in order, each once (hansard_migrations
 # records them). {dim} is the model's dimension, fixed by the first run.
@@ -111,6 +157,31 @@ CREATE INDEX {TABLE}_person ON {TABLE} (person_id);
 CREATE INDEX {TABLE}_party ON {TABLE} (lower(party));
 CREATE INDEX {TABLE}_tsv ON {TABLE} USING gin (tsv);
 {VECTOR_INDEX_SQL};
+"""),
+    # Filled from the passages a store already holds; the indexes are built
+    # after the rows (faster than maintaining them row by row).
+    (2, "speeches: own vectors, whole-speech full text", f"""
+CREATE TABLE {SPEECHES} (
+    speech_id text PRIMARY KEY,
+    key bigint NOT NULL,
+    embedding vector({{dim}}) NOT NULL,
+    tsv tsvector NOT NULL
+);
+{speech_rows_sql("true")};
+CREATE INDEX {SPEECHES}_key ON {SPEECHES} (key);
+CREATE INDEX {SPEECHES}_tsv ON {SPEECHES} USING gin (tsv);
+{SPEECH_VECTOR_INDEX_SQL};
+"""),
+    # Empty at first: a store migrated from version 2 gets its titles'
+    # embeddings from the next indexing run (missing_titles / add_titles);
+    # until then they read as zeros. The name says so, as `migrate` prints it.
+    # The (speech_id, position) index finds a passage's neighbours.
+    (3, "debate title embeddings (filled by the next `hansard-search index` run)", f"""
+CREATE TABLE {TITLES} (
+    title text PRIMARY KEY,
+    embedding vector({{dim}}) NOT NULL
+);
+CREATE INDEX {TABLE}_speech_position ON {TABLE} (speech_id, position);
 """),
 ]
 
@@ -230,17 +301,18 @@ def migrate(url: str, model: ModelInfo) -> list[int]:
 
 
 def ensure_vector_index(conn) -> None:
-    """Build the HNSW index if it is missing (after a bulk load, or one that died half-way)."""
-    exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{TABLE}_embedding",)).fetchone()[0]
-    if not exists and conn.execute("SELECT to_regclass(%s) IS NOT NULL", (TABLE,)).fetchone()[0]:
-        conn.execute("SET maintenance_work_mem = '512MB'")
-        conn.execute(VECTOR_INDEX_SQL)
-        conn.execute("RESET maintenance_work_mem")
+    """Build the HNSW indexes (passages', speeches') that are missing (after a bulk load, or one that died half-way)."""
+    for table, sql in VECTOR_INDEXES.items():
+        exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{table}_embedding",)).fetchone()[0]
+        if not exists and conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()[0]:
+            conn.execute("SET maintenance_work_mem = '512MB'")
+            conn.execute(sql)
+            conn.execute("RESET maintenance_work_mem")
 
 
 @contextlib.contextmanager
 def bulk_load(conn, passages: int) -> Iterator[bool]:
-    """Within it, an empty store loads without its HNSW index, built once at the end (whatever happens).
+    """Within it, an empty store loads without its HNSW indexes, built once at the end (whatever happens).
 
     Yields whether it did so: only when the store holds nothing yet and the
     load is large (BULK_LOAD_MIN passages). Searches meanwhile still work,
@@ -250,7 +322,8 @@ def bulk_load(conn, passages: int) -> Iterator[bool]:
     if not (empty and passages >= BULK_LOAD_MIN):
         yield False
         return
-    conn.execute(f"DROP INDEX IF EXISTS {TABLE}_embedding")
+    for table in VECTOR_INDEXES:
+        conn.execute(f"DROP INDEX IF EXISTS {table}_embedding")
     try:
         yield True
     finally:
@@ -266,7 +339,7 @@ def drop_store(url: str) -> None:
     """Remove every table of the store (for --rebuild); the pgvector extension stays."""
     with connect(url, autocommit=False) as conn:
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('hansard-search migrate'))")
-        conn.execute(f"DROP TABLE IF EXISTS {TABLE}, hansard_store, hansard_migrations; DROP SEQUENCE IF EXISTS {TABLE}_vec_seq")
+        conn.execute(f"DROP TABLE IF EXISTS {TITLES}, {SPEECHES}, {TABLE}, hansard_store, hansard_migrations; DROP SEQUENCE IF EXISTS {TABLE}_vec_seq")
         conn.commit()
 
 
