@@ -152,6 +152,8 @@ def test_more_like_these_bounds_and_checks_its_seeds(client):
     assert response.status_code == 404 and "no/such" in response.json()["message"]
     response = client.get("/similar", params={"speech_id": SEED, "mode": "rrf"})
     assert response.status_code == 422
+    response = client.get("/similar", params={"speech_id": [SEED, "x" * 501]})
+    assert response.status_code == 422 and "at most 500 characters" in response.json()["message"]
 
 
 def test_similar_by_passage_reads_its_neighbours_too(client):

@@ -159,6 +159,23 @@ def _hostile_docmap(path: Path) -> None:
     (path.parents[2] / MANIFEST).write_text(json.dumps(manifest))
 
 
+def _hostile_array(version: Path, name: str, change) -> None:
+    """One of the version's .npy files rewritten by `change`, at a size the manifest is told: only the content lies."""
+    rows = np.load(version / name)
+    change(rows)
+    with open(version / name, "wb") as f:
+        np.save(f, rows)
+    manifest = json.loads((version / MANIFEST).read_text())
+    manifest["files"][name] = (version / name).stat().st_size
+    (version / MANIFEST).write_text(json.dumps(manifest))
+
+
+def _set(index, value):
+    def change(rows):
+        rows[index] = value
+    return change
+
+
 def _truncate(path: Path) -> None:
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
 
@@ -177,6 +194,15 @@ def _truncate(path: Path) -> None:
         (lambda copy, version: _truncate(next((version / "keywords" / "speeches").glob("*.idx"))), r"keywords/speeches/.*\.idx is"),
         (lambda copy, version: (version / "keywords" / "passages" / "meta.json").unlink(), "no keywords/passages/meta.json"),
         (lambda copy, version: _hostile_docmap(version / "keywords" / "passages" / "docmap.npy"), "damaged docmap.npy"),
+        # The speeches' and titles' arrays: numbers that would index outside what they describe.
+        (lambda copy, version: _hostile_array(version, "speeches.npy", _set(-1, 10**12)), "speech vectors"),
+        (lambda copy, version: _hostile_array(version, "speeches.npy", _set(0, -5)), "speech vectors"),
+        (lambda copy, version: _hostile_array(version, "speech-of.npy", _set(3, 10**9)), "speech vectors"),
+        (lambda copy, version: _hostile_array(version, "speech-of.npy", _set(0, 1)), "speech vectors"),  # not its key's row
+        (lambda copy, version: _hostile_array(version, "title-of.npy", _set(0, 10**9)), "do not describe its passages' titles"),
+        (lambda copy, version: _hostile_array(version, "title-of.npy", _set(0, -7)), "do not describe its passages' titles"),
+        (lambda copy, version: (version / "title-vectors.npy").unlink(), "has no title-vectors.npy"),
+        (lambda copy, version: (version / "speech-vectors.faiss").write_bytes(b"garbage"), "speech-vectors.faiss is 7 bytes"),
     ],
 )
 def test_a_damaged_index_is_refused_with_a_clear_message(small_index, tmp_path, damage, message):

@@ -22,6 +22,7 @@ MAX_K = 100
 MAX_OFFSET = 10_000
 MAX_QUERY_CHARS = 1_000
 MAX_SIMILAR_CHARS = 20_000  # a pasted speech
+MAX_ID_CHARS = 500  # a passage or speech id
 
 router = APIRouter(tags=["search"])
 
@@ -92,8 +93,8 @@ def search(
 def similar(
     s: Leased,
     state: State,
-    passage_id: Annotated[Optional[str], Query(max_length=500, description="Find passages like this one (with its neighbours)")] = None,
-    speech_id: Annotated[Optional[list[str]], Query(max_length=500, description=(
+    passage_id: Annotated[Optional[str], Query(max_length=MAX_ID_CHARS, description="Find passages like this one (with its neighbours)")] = None,
+    speech_id: Annotated[Optional[list[str]], Query(description=(
         f"Find speeches like this whole speech; repeat (up to {MAX_SEEDS}) for speeches like all of them: a reading list"))] = None,
     text: Annotated[Optional[str], Query(min_length=1, max_length=MAX_SIMILAR_CHARS, description="Find passages like this text")] = None,
     k: Annotated[int, Query(ge=1, le=MAX_K, description="How many results")] = 10,
@@ -164,4 +165,6 @@ def seed_problem(passage_id: Optional[str], speech_ids: list[str], text: Optiona
         return f"speech_id: at most {MAX_SEEDS} speeches at once, not {len(speech_ids)}"
     if any(not speech_id.strip() for speech_id in speech_ids):
         return "speech_id: must not be empty"
+    if any(len(speech_id) > MAX_ID_CHARS for speech_id in speech_ids):
+        return f"speech_id: at most {MAX_ID_CHARS} characters each"
     return None
