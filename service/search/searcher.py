@@ -27,7 +27,8 @@ from service.search.confidence import WEAK_BELOW, confidence, measure
 from service.search.highlight import Highlighter, PassageHighlight
 from service.search.query import ParsedQuery, parse_query
 from service.search.ranking import (BM25_WEIGHTS, DEFAULT_MODE, MAX_DF_SHARE, MIN_POOL, SIMILAR_DENSE_WEIGHT, Mode,
-                                    Ranking, Seed, keyword_query, rank, similar_candidates, speech_level_scores)
+                                    Ranking, Seed, SimilarMode, keyword_query, rank, similar_candidates,
+                                    speech_level_scores)
 
 Sort = Literal["relevance", "date", "-date"]
 GroupBy = Literal["passage", "speech", "debate"]
@@ -114,7 +115,6 @@ class Searcher:
             name: {str(value).lower(): value for value, _ in index.facet_counts(name, limit=100_000) if value}
             for name in ("section", "party")
         }
-
 
     @classmethod
     def open(cls, location: Union[Location, Path], encoder: Encoder, encode_lock: Optional[threading.Lock] = None) -> "Searcher":
@@ -315,7 +315,8 @@ class Searcher:
         a passage, its vector with its neighbours' at half weight, and their
         text. The debate's title leads the text, as it is part of every
         speech's keyword document (it gained 0.02 to 0.03 nDCG@10 on
-        natural-dev's similar cases: bench/README.md). LookupError names an id the index does not hold.
+        natural-dev's similar cases: bench/README.md). LookupError names an
+        id the index does not hold.
         """
         if text is not None:
             return Seed(self.encode(text), text)
@@ -330,21 +331,19 @@ class Searcher:
             vector = speech_vector(self.index.vectors_at(around) * weights[:, None])
             texts = [passage.debate or ""] + [p.text for p in self.index.passages_at(around)]
             return Seed(vector.reshape(1, -1), "\n\n".join(texts), frozenset([passage.speech_id]))
-        keys = []
+        keys, texts = [], []
         for speech_id in dict.fromkeys(speech_ids):
-            vecs = self.index.vecs_of_speech(speech_id)
-            if not len(vecs):
+            passages = self.index.speech(speech_id)  # in speech order
+            if not passages:
                 raise LookupError(f"no speech with id {speech_id!r}")
-            keys.append(int(self.index.speech_keys(vecs[:1])[0]))
-        vector = speech_vector(self.index.vectors_at([]) if not keys else self.index.speech_vectors_at(np.array(keys)))
-        texts = []
-        for speech_id in dict.fromkeys(speech_ids):
-            passages = self.index.speech(speech_id)
+            keys.append(self.index.vec_of(passages[0].id))  # a speech's key: its first passage's vec
             texts += [passages[0].debate or ""] + [p.text for p in passages]
+        vector = speech_vector(self.index.speech_vectors_at(np.array(keys, dtype=np.int64)))
         return Seed(vector.reshape(1, -1), "\n\n".join(texts)[:MAX_SEED_TEXT], frozenset(speech_ids))
 
     def similar(self, seed: Seed, k: int = 10, offset: int = 0, filters: Optional[Filters] = None,
-                group_by: GroupBy = "speech", mode: Mode = DEFAULT_MODE, dense_weight: float = SIMILAR_DENSE_WEIGHT) -> SearchPage:
+                group_by: GroupBy = "speech", mode: SimilarMode = DEFAULT_MODE,
+                dense_weight: float = SIMILAR_DENSE_WEIGHT) -> SearchPage:
         """Speeches (each shown by its passage nearest the seed) or passages most like the seed; never the seeds' own speeches."""
         filters = filters or Filters()
         self.check_known(filters)
