@@ -23,7 +23,7 @@ from embeddings.encoder import Encoder, ModelInfo
 from indexer.sources.errors import SourceError, SourceWarning, SupersededFile
 from indexer.sources.members import MemberDirectory
 from indexer.sources.passages import speech_passages
-from indexer.sources.readers import MB, discover, read_source
+from indexer.sources.readers import MB, discover, fill_from_records, read_source
 from indexer.sources.records import Passage, Speech
 from indexer.sources.vocabulary import sitting_key
 from indexer.store import ANN_THRESHOLD, Location, StoreDescription, StoreError, StoreWriter, open_writer
@@ -295,7 +295,13 @@ def _read_all(
             speeches[speech.id] = speech
             origin[speech.id] = path
     summary.speeches_read = len(speeches)
-    return list(speeches.values())
+
+    def filled(page: Speech, record: Speech) -> None:
+        summary.warnings.append(SourceWarning(origin[page.id], f"{page.id}: what it lacks (speaker, date) filled "
+                                                               f"from the Parliament search record {record.id}"))
+
+    # A contribution page lacks its speaker and date where Parliament's search record of it has them.
+    return fill_from_records(list(speeches.values()), filled)
 
 
 def find_members_folder(sources: Iterable[Path]) -> Optional[Path]:

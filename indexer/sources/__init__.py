@@ -7,6 +7,8 @@ Data flows one way through this package:
   an input format, write one reader module there (a `looks_like_*` test of
   the file's first characters and a `read_*` generator of speeches) and
   register it in `readers/__init__.py`'s `detect_format` and `read_source`.
+  Formats: ParlParse XML, contribution pages, Parliament's search records
+  (whose speakers and dates fill the pages', `fill_from_records`), JSONL, CSV.
 - `records.py`: `Speech` (what every reader yields, and the JSONL schema) and
   `Passage` (what stores hold and the service returns), with the bounds and
   checks a hostile file meets.

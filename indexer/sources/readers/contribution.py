@@ -23,6 +23,8 @@ from indexer.sources.references import Column
 from indexer.sources.references import parse_reference
 
 BANNER = "UK Parliament / Open data"
+# Every page's speech id starts so (see `_speech_id`): how a merge step tells pages from other speeches.
+ID_PREFIX = "contribution/"
 # Lines that end the speech and start the labelled trailer.
 _TRAILER_STARTS = {"About this proceeding contribution", "Type", "Reference"}
 _FIELD_LABELS = {"Type", "Reference", "Session", "Chamber / Committee"}
@@ -134,6 +136,32 @@ def _continues_previous(text: str) -> bool:
     return text[0].islower() or text[0] in "—–"
 
 
+def rejoin_broken(texts: list[str]) -> list[str]:
+    """Cleaned paragraph texts with the pieces broken where a printed column turned joined back.
+
+    Shared with other readers of Parliament's own text (its search records break
+    paragraphs at column turns the same way).
+    """
+    joined: list[str] = []
+    for raw in texts:
+        text = clean_text(raw)
+        if not text:
+            continue
+        if joined and _continues_previous(text):
+            glue = "" if text[0] in "—–-" else " "
+            joined[-1] = joined[-1].rstrip() + glue + text
+        else:
+            joined.append(text)
+    return joined
+
+
+def section_of(house: Optional[str], suffix: Optional[str]) -> Optional[str]:
+    """The section a column series puts words in (GC, WH, WS, WA, W), else the house's chamber: debates or lords."""
+    if suffix in _SUFFIX_SECTIONS:
+        return _SUFFIX_SECTIONS[suffix]
+    return "lords" if house == "lords" else "debates" if house == "commons" else None
+
+
 def _trailer_fields(trailer: list[str]) -> dict[str, str]:
     """`Label` lines followed by their value, in any order."""
     lines = [line for block in trailer for line in block.split("\n")]
@@ -176,4 +204,4 @@ def _speech_id(reference: Optional[str], paragraphs: list[Paragraph]) -> str:
     """Stable across rebuilds: the reference plus a digest of the words."""
     digest = hashlib.sha1("\n".join(p.text for p in paragraphs).encode("utf-8")).hexdigest()[:10]
     ref = re.sub(r"\s+", "-", reference.strip()) if reference else "no-reference"
-    return f"contribution/{ref}/{digest}"
+    return f"{ID_PREFIX}{ref}/{digest}"

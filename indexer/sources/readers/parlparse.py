@@ -84,25 +84,21 @@ def read_parlparse(
     bill_title = clean_text(bill.get("title") or "".join(bill.itertext())) if bill is not None else None
     house = _house_of(root, path)
 
-    major: Optional[str] = None
-    minor: Optional[str] = None
+    # The order of business is modelled in the chambers; elsewhere (written
+    # answers and statements, Westminster Hall) a minor heading is a question or a debate.
+    chamber = any(_namespace(e.node.get("id") or "") in ("debate", "lords") for e in elements[:50])
+    headings = _Headings(committee_bill=bill_title, chamber=chamber)
     for i, element in enumerate(elements):
         el = element.node
         if element.tag in HEADING_TAGS:
             text = _heading_text(el)
-            if text is None:
-                continue  # only a chair notice: the debate goes on under its title
-            if element.tag == "minor-heading":
-                minor = text
-            else:
-                # In a Public Bill Committee the bill is the debate.
-                major = bill_title if (bill_title and element.tag == "major-heading") else text
-                minor = None
+            if text is not None:  # None: only a chair notice, the debate goes on under its title
+                headings.heading(element.tag, text)
             continue
         if element.tag not in SPEECH_TAGS:
             continue
         try:
-            speech = _speech(path, el, element, elements[i + 1 :], house, major, minor, members)
+            speech = _speech(path, el, element, elements[i + 1 :], house, headings.major, headings.minor, members)
         except ValidationError as err:  # one bad record (an over-long id, say), not a bad file
             problem = validation_message(err.errors(), count_more=True, default_field="record")
             report(SourceError(path, f"{element.tag} {(el.get('id') or '')[:100]!r} skipped: {problem}", line=el.sourceline))
@@ -194,20 +190,160 @@ def _namespace(ident: str) -> Optional[str]:
 
 
 _CHAIR_NOTICE = re.compile(r"\[[^\]]*\bin the Chair\]", re.IGNORECASE)
+# "Report (2nd Day) (Continued)": the same business resumed after another.
+_CONTINUED = re.compile(r"\s*\(\s*continued\s*\)", re.IGNORECASE)
 
 
 def _heading_text(el: etree._Element) -> Optional[str]:
     text = clean_text(" ".join(el.itertext()))
     text = re.sub(r"\s+([,.;:])", r"\1", text)
     # "[Mr Speaker in the Chair]" says who presides, not what is debated.
-    text = _CHAIR_NOTICE.sub("", text).strip(" —-")
+    text = _CHAIR_NOTICE.sub("", text)
+    text = _CONTINUED.sub("", text).strip(" —-")
+    # "Bill [ Lords ]", "( By Order)": spaces the XML leaves inside brackets.
+    text = re.sub(r"([(\[])\s+", r"\1", text)
+    text = re.sub(r"\s+([)\]])", r"\1", text)
     if not text:
         return None
+    return _title_case(text)
+
+
+def _title_case(text: str) -> str:
     if text.isupper() and len(text) > 3:
         # Old Commons files print department headings in capitals.
         words = text.lower().split(" ")
-        text = " ".join(w if (i and w in _SMALL_WORDS) else w[:1].upper() + w[1:] for i, w in enumerate(words))
+        text = " ".join(w if (i and w in _SMALL_WORDS) else _capitalise(w) for i, w in enumerate(words))
     return text
+
+
+def _capitalise(word: str) -> str:
+    """'(west' -> '(West', 'sheffield/government' -> 'Sheffield/Government'."""
+    return re.sub(r"(^|[(\[/“‘\"'])([a-z])", lambda m: m.group(1) + m.group(2).upper(), word)
+
+
+def _key(text: Optional[str]) -> str:
+    return re.sub(r"[^a-z0-9]+", " ", (text or "").lower()).strip()
+
+
+# A sitting-day note around the name of the business: "Marine and Coastal
+# Access Bill [Lords] — [2nd Allocated Day]", "[Un-allotted Half Day] — Parading in Northern Ireland".
+_SITTING_DAY = re.compile(r"^\[[^\]]*\bday\]\s*[—–-]\s*|\s*[—–-]\s*\[[^\]]*\bday\]$", re.IGNORECASE)
+# A minor heading naming a Bill (not one of its clauses or amendments) is an item of business.
+_NAMES_BILL = re.compile(r"\bBill\b")
+_PART_OF_BILL = re.compile(r"^(new\s+)?(clause|schedule|amendment|lords\s+amendment|part)s?\b", re.IGNORECASE)
+# Headings that group the items of business under them, even when printed as a minor heading.
+_UMBRELLAS = {
+    _name.lower(): _name
+    for _name in (
+        "Business Before Questions", "Business without Debate", "Orders of the Day", "Opposition Day",
+        "Delegated Legislation", "European Union Documents", "Backbench Business", "Private Business",
+    )
+}
+# Bills under these stay their minor heading: "Business Before Questions: Leeds City Council Bill (By Order)".
+_KEEPS_BILLS = {"business before questions", "business without debate", "private business"}
+# Business of its own wherever it is printed: it never belongs to the debate before it.
+_STANDALONE = re.compile(
+    r"^(points? of order|sittings? of the house|business of the house|regional select committee|"
+    r"deferred divisions?|adjournment\b|petitions?\b\s*[—–-])",
+    re.IGNORECASE,
+)
+_PETITION = re.compile(r"^petitions?\s*[—–-]\s*\S", re.IGNORECASE)  # "PETITION - WELLINGTON RAILWAY STATION"
+_LAST_QUESTIONS = {"topical questions"}
+
+
+class _Headings:
+    """The heading structure of a day, followed element by element: what the current debate is called.
+
+    `major` names the item of business (a department at question time, a Bill,
+    a statement, a motion, a petition), `minor` the part of it (a question, a
+    clause or amendment, a stage). Printed headings do not always say so:
+    the old Commons files print everything after question time as minor
+    headings under the last department, a Bill's name as a minor heading
+    under the business before it, and an adjournment debate as a minor
+    heading under a petition. So:
+
+    - an oral-questions heading opens question time: its major headings are
+      departments and their minor headings questions, up to the minor heading
+      after "Topical Questions" (or a major heading after it), which is new business;
+    - outside question time a minor heading naming a Bill (not a clause,
+      schedule or amendment of it) is a new item of business, the Bill, and
+      the clause and amendment headings after it are its parts; the same Bill
+      again (its allocated day) goes on as that item;
+    - "Business without Debate", "Delegated Legislation", "Opposition Day",
+      "Orders of the Day"... group the minor headings after them, whether
+      printed as major or minor; "Points of Order", "Sittings of the House",
+      regional select committees and petitions are items of their own;
+    - a petition ("PETITION - X") is one item: a minor heading after it is the
+      next business (the adjournment debate), not part of the petition;
+    - a heading that only says who is in the Chair, and the "(Continued)"
+      after a resumed debate's heading, do not change the title.
+    In a Public Bill Committee the Bill is the major heading throughout; in
+    written answers and statements and in Westminster Hall headings are taken as printed.
+    """
+
+    def __init__(self, committee_bill: Optional[str] = None, chamber: bool = True):
+        self.committee_bill = committee_bill
+        self.chamber = chamber
+        self.major: Optional[str] = None
+        self.minor: Optional[str] = None
+        self.questions = False  # in question time
+        self.last_questions = False  # at or after its last set of questions (topical)
+
+    def heading(self, tag: str, text: str) -> None:
+        if self.committee_bill:
+            if tag == "minor-heading":
+                self.minor = text
+            else:
+                self.major, self.minor = (self.committee_bill if tag == "major-heading" else text), None
+            return
+        if tag == "oral-heading":
+            self.major, self.minor = text, None
+            self.questions, self.last_questions = True, False
+            return
+        if tag == "major-heading":
+            if self.questions and self.last_questions:
+                self.questions = False
+            self._item(text)
+            return
+        # A minor heading.
+        if not self.chamber:
+            self.minor = text
+            return
+        if self.questions:
+            if not self.last_questions:
+                self.minor = text
+                self.last_questions = _key(text) in _LAST_QUESTIONS
+                return
+            self.questions = False  # after topical questions: the next business
+            self._item(text)
+            return
+        text = _SITTING_DAY.sub("", text) or text
+        umbrella = self._umbrella(text)
+        if umbrella or _STANDALONE.match(text) or (self.major and _PETITION.match(self.major)):
+            self._item(text)
+        elif _NAMES_BILL.search(text) and not _PART_OF_BILL.match(text) and _key(self.major) not in _KEEPS_BILLS:
+            if _key(text) != _key(self.major):
+                self._item(text)
+            else:
+                self.minor = None
+        else:
+            self.minor = text
+
+    def _item(self, text: str) -> None:
+        """A new item of business; "Business without Debate — X" is X under that heading."""
+        umbrella = self._umbrella(text)
+        if umbrella:
+            rest = text[len(umbrella):].lstrip(" —–-:")
+            self.major, self.minor = _UMBRELLAS[umbrella], (_title_case(rest) or None)
+        else:
+            self.major, self.minor = text, None
+
+    @staticmethod
+    def _umbrella(text: str) -> Optional[str]:
+        for name in _UMBRELLAS:
+            if _key(text) == name or re.match(re.escape(name) + r"\s*[—–-]", text, re.IGNORECASE):
+                return name
+        return None
 
 
 def _paragraphs(el: etree._Element) -> list[Paragraph]:
