@@ -456,6 +456,52 @@ def similar(
 
 
 @app.command()
+def cite(
+    ref: Annotated[str, typer.Argument(help='A citation: "823 cc554-7GC", "HL Deb vol 823 cc554-7GC", "HC Deb 26 October 2009, col 6WS", ...')],
+    index_dir: IndexDir = Path("index"),
+    k: Annotated[int, typer.Option("-k", "--k", min=1, max=100, help="At most this many candidate speeches.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON (as GET /cite gives it) instead of text.")] = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Print the speeches printed in a cited column range, best match first; exit 2 for a citation it cannot read."""
+    from indexer.sources.references import parse_citation
+    from indexer.store import StoreError, open_store
+    from service.routes.records import cite_hits
+
+    try:
+        parsed = parse_citation(ref)
+    except ValueError as e:
+        err.print(f"[bold red]error:[/] {escape(str(e))}")
+        raise typer.Exit(EXIT_USAGE)
+    location = _location(index_dir, database_url)  # no model: a citation is looked up by its columns alone
+    try:
+        store = open_store(location)
+        try:
+            hits, ambiguous = cite_hits(store, parsed, k)
+        finally:
+            store.close()
+    except (StoreError, ValueError, RuntimeError) as e:
+        _fail(str(e))
+    if as_json:
+        from service.models import CiteResponse, result_of
+
+        body = CiteResponse(ref=ref, parsed=parsed, total=len(hits), ambiguous=ambiguous, results=[result_of(h) for h in hits])
+        sys.stdout.write(json.dumps(body.model_dump(mode="json"), ensure_ascii=False, indent=2) + "\n")
+        return
+    if not hits:
+        out.print("no results")
+    for rank, hit in enumerate(hits, start=1):
+        p = hit.passage
+        who = p.speaker.name or ("(procedural)" if p.procedural else "(speaker not named)")
+        out.print(f"[bold]{rank}.[/] [cyan]{escape(who)}[/]  {p.date or ''}  [dim]covers {hit.score:.0%}[/]")
+        out.print(f"   {escape(p.oscola or p.citation or p.reference or '')}  ·  {escape(p.debate or '')}")
+        out.print(Padding(Text(p.text), (0, 0, 1, 3)))
+    if ambiguous:
+        err.print("[yellow]ambiguous:[/] these come from more than one sitting or volume; give the date or volume")
+    err.print(f"[dim]{len(hits)} candidate speeches[/]")
+
+
+@app.command()
 def mcp(
     index_dir: IndexDir = Path("index"),
     model: ModelName = DEFAULT_MODEL,

@@ -12,6 +12,7 @@ from typing import Literal, Optional, Union
 from pydantic import BaseModel, Field
 
 from indexer.sources.records import Cited, Passage, Speech
+from indexer.sources.references import CitationQuery
 from indexer.store import Filters
 from service.search import Hit, SearchPage
 from service.search.highlight import PassageHighlight
@@ -79,6 +80,15 @@ class SimilarResponse(BaseModel):
     group_by: str
     filters: Filters
     results: list[Result]
+
+
+class CiteResponse(BaseModel):
+    ref: str = Field(description="The citation as given")
+    parsed: CitationQuery = Field(description="What it names: house, date, volume, columns and series, as read")
+    total: int = Field(description="Candidate speeches found (up to k)")
+    ambiguous: bool = Field(default=False, description=(
+        "true when the candidates come from more than one sitting or volume: the citation lacks the date or volume to tell them apart"))
+    results: list[Result] = Field(description="One passage (the first) of each speech printed in those columns, best match first")
 
 
 class SpeechKey(BaseModel):

@@ -13,10 +13,10 @@ import re
 from typing import Optional
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictBool, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictBool, computed_field, field_validator, model_validator
 
 from indexer.sources.normalise import normalise_time
-from indexer.sources.references import Column, parse_reference
+from indexer.sources.references import Column, Links, format_oscola, parse_reference, theyworkforyou_url
 from indexer.sources.vocabulary import House
 
 
@@ -181,6 +181,20 @@ class Cited(BaseModel):
     def _only_web_urls(cls, value):
         # Also on the way out: an index written before URLs were checked must not serve a javascript: link.
         return web_url(value)
+
+    # Computed from the fields above on every read, so that indexes written
+    # before them serve them too; references.py is their one home.
+    @computed_field(description='OSCOLA, to footnote: e.g. "HL Deb 5 July 2023, vol 823, cols 554–57GC"')
+    @property
+    def oscola(self) -> Optional[str]:
+        return format_oscola(self.house, self.section, self.date, self.column, self.major_heading)
+
+    @computed_field(description="TheyWorkForYou's page for it (ParlParse ids only) and the printed page the source names")
+    @property
+    def links(self) -> Links:
+        # A passage names its speech by speech_id, a speech itself by id.
+        gid = getattr(self, "speech_id", None) or getattr(self, "id", None)
+        return Links(theyworkforyou=theyworkforyou_url(gid, self.session, self.major_heading), printed=web_url(self.url))
 
 
 class PassageKey(BaseModel):

@@ -268,6 +268,36 @@ def where_clause(dialect: Dialect, filters: Filters, phrases: Sequence[str] = ()
     return Where(" AND ".join(f"({part})" for part in parts), tuple(params), conditions)
 
 
+def column_clause(dialect: Dialect, house: Optional[str], suffix: Optional[str], volume: Optional[int],
+                  date: Optional[dt.date], start: int, end: int) -> tuple[str, tuple]:
+    """`Store.by_column`'s condition on `passages p`: speeches' first passages printed in columns start-end.
+
+    Of that house and series (suffix), on that date or in that volume; a
+    passage that lacks one of them may match on the other, not on neither.
+    """
+    p = dialect.param
+    parts = ["p.position = 0", "p.column_start IS NOT NULL", f"p.column_start <= {p}",
+             f"coalesce(p.column_end, p.column_start) >= {p}"]
+    params: list = [end, start]
+    parts.append("p.column_suffix IS NULL" if suffix is None else f"p.column_suffix = {p}")
+    params += [] if suffix is None else [suffix]
+    if house is not None:
+        parts.append(f"p.house = {p}")
+        params.append(house)
+    day = dialect.date(date) if date is not None else None
+    if day is not None and volume is not None:
+        parts += [f"(p.date = {p} OR p.date IS NULL)", f"(p.volume = {p} OR p.volume IS NULL)",
+                  f"(p.date = {p} OR p.volume = {p})"]
+        params += [day, volume, day, volume]
+    elif day is not None:
+        parts.append(f"p.date = {p}")
+        params.append(day)
+    elif volume is not None:
+        parts.append(f"p.volume = {p}")
+        params.append(volume)
+    return " AND ".join(parts), tuple(params)
+
+
 def exact_scores(vectors_at: Callable[[np.ndarray], np.ndarray], query: np.ndarray, vecs: np.ndarray,
                  k: Optional[int] = None) -> tuple[np.ndarray, np.ndarray]:
     """Cosine scores of the query against the given passages' stored (unit) vectors, best first (top k if given)."""
@@ -401,6 +431,18 @@ class Store(Protocol):
     def facet_counts(self, facet: str, vecs: Optional[np.ndarray] = None, where: Where = Where(),
                      fts: Optional[str] = None, limit: int = 50) -> list[tuple]:
         """(value, count) of a facet (FACET_NAMES) over given passages, or over those `where` (and `fts`) match."""
+
+    def by_column(self, house: Optional[str], suffix: Optional[str], volume: Optional[int], date: Optional[dt.date],
+                  start: int, end: int, limit: int) -> np.ndarray:
+        """Vecs of the first passages of speeches printed in columns start..end (overlapping them), best first.
+
+        Of that series (`suffix`; None is the main chamber's) and, where
+        given, that house; on that `date` or in that `volume` (a passage that
+        records neither of those given is let through only when it matches
+        the other). A speech's passages share its columns, so one passage
+        (position 0) stands for each. Best: the speech starting at `start`
+        first, then the widest overlap, then date and vec order.
+        """
 
     def passages_at(self, vecs: Sequence[int]) -> list[Passage]: ...
     def iter_passages(self) -> Iterator[tuple[int, Passage]]: ...  # (vec, passage) of every passage, in vec order

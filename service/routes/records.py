@@ -1,13 +1,15 @@
-"""/passages/{id} and /speeches/{id}: records by their ids (URL-encoded; slashes and "#" allowed)."""
+"""/passages/{id} and /speeches/{id}: records by their ids (URL-encoded; slashes and "#" allowed); /cite: by their citation."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path as PathParam
+from fastapi import APIRouter, HTTPException, Path as PathParam, Query
 
 from indexer.sources.records import Passage
-from service.models import ErrorResponse, SpeechResponse
+from indexer.sources.references import MAX_CITATION_CHARS, CitationQuery, parse_citation
+from service.models import CiteResponse, ErrorResponse, SpeechResponse, result_of
+from service.search import Hit
 from service.routes import Leased
 
 router = APIRouter(tags=["records"])
@@ -31,3 +33,39 @@ def get_speech(s: Leased, speech_id: Annotated[str, PathParam(description='e.g. 
     fields = first.model_dump(exclude={"id", "speech_id", "position", "text", "time"})
     return SpeechResponse(id=speech_id, time=first.time, passages=passages, **fields)
 
+
+
+# ---------------------------------------------------------------- citations
+
+MAX_CITE_K = 100
+
+
+def cite_score(start: int, end: int, passage: Passage) -> float:
+    """The share of the cited columns the speech covers (1.0: all of them); what a cited result's score says."""
+    first = passage.column.start or 0
+    last = passage.column.end or first
+    return round(max(0, min(end, last) - max(start, first) + 1) / (end - start + 1), 6)
+
+
+def cite_hits(store, query: CitationQuery, k: int) -> tuple[list[Hit], bool]:
+    """(one hit a speech printed in the cited columns, best first; whether they span several sittings or volumes)."""
+    vecs = store.by_column(query.house, query.suffix, query.volume, query.date, query.start, query.end, k)
+    passages = store.passages_at(vecs)
+    # Several speeches share a column on one day: that is the column's content,
+    # not ambiguity. Speeches of different days or volumes are.
+    sittings = {(p.house, p.date, p.column.volume) for p in passages}
+    return [Hit(passage=p, score=cite_score(query.start, query.end, p)) for p in passages], len(sittings) > 1
+
+
+@router.get("/cite", response_model=CiteResponse, responses={422: {"model": ErrorResponse}})
+def cite(s: Leased, ref: Annotated[str, Query(min_length=1, max_length=MAX_CITATION_CHARS, description=(
+            'A Hansard citation: "823 cc554-7GC", "HL Deb vol 823 cc554-7GC", OSCOLA ("HC Deb 26 October 2009, col 6WS") '
+            'or TheyWorkForYou’s ("HC Deb, 5 July 2023, c554"), with or without the date or volume'))],
+         k: Annotated[int, Query(ge=1, le=MAX_CITE_K, description="At most this many candidate speeches")] = 20) -> CiteResponse:
+    """The speeches printed in a cited column range, best match first (the one starting at the cited column first)."""
+    try:
+        parsed = parse_citation(ref)
+    except ValueError as e:
+        raise HTTPException(422, f"ref: {e}") from None
+    hits, ambiguous = cite_hits(s.index, parsed, k)
+    return CiteResponse(ref=ref, parsed=parsed, total=len(hits), ambiguous=ambiguous, results=[result_of(h) for h in hits])

@@ -16,7 +16,8 @@ import numpy as np
 
 from embeddings.encoder import ModelInfo
 from indexer.sources.records import Passage
-from indexer.store.base import FIELD_WEIGHTS, Conditions, Dialect, QueryTimeout, StoreError, Where, exact_scores, like_escape
+from indexer.store.base import (FIELD_WEIGHTS, Conditions, Dialect, QueryTimeout, StoreError, Where, column_clause,
+                                exact_scores, like_escape)
 from indexer.store.columns import passage_of
 from indexer.store.embedded import keywords
 from indexer.store.embedded.keywords import KeywordIndex
@@ -326,6 +327,15 @@ class EmbeddedStore:
         order = "DESC" if newest_first else "ASC"
         sql = f"SELECT p.vec FROM passages p WHERE {where.sql or 1} ORDER BY p.date {order}, p.vec LIMIT ?"
         return np.fromiter((row[0] for row in self._db().execute(sql, (*where.params, limit))), dtype=np.int64)
+
+    def by_column(self, house: Optional[str], suffix: Optional[str], volume: Optional[int], date: Optional[dt.date],
+                  start: int, end: int, limit: int) -> np.ndarray:
+        """base.Store.by_column: fixed SQL text, every value a parameter."""
+        condition, params = column_clause(SQLITE, house, suffix, volume, date, start, end)
+        sql = (f"SELECT p.vec FROM passages p WHERE {condition} ORDER BY p.column_start = ? DESC, "
+               "min(coalesce(p.column_end, p.column_start), ?) - max(p.column_start, ?) DESC, p.date, p.vec LIMIT ?")
+        rows = self._db().execute(sql, (*params, start, end, start, limit))
+        return np.fromiter((row[0] for row in rows), dtype=np.int64)
 
     def count(self, where: Where, group: str = "passage") -> int:
         # Unfiltered, the manifest knows (counting 1M rows takes ~40 ms).

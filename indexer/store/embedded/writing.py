@@ -93,6 +93,7 @@ def _write_version(building: Path, passages: Sequence[Passage], vectors: np.ndar
             ((i, *_sqlite_values(p)) for i, p in enumerate(passages)),
         )
         db.execute("CREATE INDEX passages_speech ON passages (speech_id, position)")
+        db.execute("CREATE INDEX passages_column ON passages (column_suffix, column_start)")  # citation lookup
         for column in ("date", "house", "section", "person_id", "party"):
             db.execute(f"CREATE INDEX passages_{column} ON passages ({column})")
         # The values partial filters match against (a speaker's name, a debate's

@@ -13,7 +13,8 @@ import numpy as np
 
 from embeddings.encoder import ModelInfo
 from indexer.sources.records import Passage
-from indexer.store.base import FIELD_WEIGHTS, Dialect, QueryTimeout, StoreDescription, StoreUnavailable, Where, exact_scores
+from indexer.store.base import (FIELD_WEIGHTS, Dialect, QueryTimeout, StoreDescription, StoreUnavailable, Where,
+                                column_clause, exact_scores)
 from indexer.store.columns import passage_of
 from indexer.store.postgres.schema import (HNSW_EF_SEARCH, HNSW_MAX_EF_SEARCH, KEYWORD_RANK, MAX_SCAN_TUPLES,
                                            DEADLINE_SLACK_MS, PASSAGE_NAMES, SCHEMA_VERSION, SELECT, SPEECHES, TABLE,
@@ -349,6 +350,16 @@ class PostgresStore:
         order = "DESC NULLS LAST" if newest_first else "ASC NULLS FIRST"
         rows = self._rows(f"SELECT p.vec FROM {TABLE} p WHERE {where.sql or 'true'} ORDER BY p.date {order}, p.vec LIMIT %s",
                           (*where.params, limit))
+        return np.array([row[0] for row in rows], dtype=np.int64)
+
+    def by_column(self, house: Optional[str], suffix: Optional[str], volume: Optional[int], date: Optional[dt.date],
+                  start: int, end: int, limit: int) -> np.ndarray:
+        """base.Store.by_column: fixed SQL text, every value a parameter."""
+        condition, params = column_clause(POSTGRESQL, house, suffix, volume, date, start, end)
+        rows = self._rows(
+            f"SELECT p.vec FROM {TABLE} p WHERE {condition} ORDER BY p.column_start = %s DESC, "
+            "least(coalesce(p.column_end, p.column_start), %s) - greatest(p.column_start, %s) DESC, p.date, p.vec LIMIT %s",
+            (*params, start, end, start, limit))
         return np.array([row[0] for row in rows], dtype=np.int64)
 
     def _ef_search(self, k: int) -> None:

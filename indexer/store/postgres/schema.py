@@ -176,12 +176,13 @@ CREATE INDEX {SPEECHES}_tsv ON {SPEECHES} USING gin (tsv);
     # embeddings from the next indexing run (missing_titles / add_titles);
     # until then they read as zeros. The name says so, as `migrate` prints it.
     # The (speech_id, position) index finds a passage's neighbours.
-    (3, "debate title embeddings (filled by the next `hansard-search index` run)", f"""
+    (3, "debate title embeddings (filled by the next `hansard-search index` run), passages by column", f"""
 CREATE TABLE {TITLES} (
     title text PRIMARY KEY,
     embedding vector({{dim}}) NOT NULL
 );
 CREATE INDEX {TABLE}_speech_position ON {TABLE} (speech_id, position);
+CREATE INDEX IF NOT EXISTS {TABLE}_column ON {TABLE} (column_suffix, column_start);
 """),
 ]
 
