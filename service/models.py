@@ -12,7 +12,7 @@ from typing import Literal, Optional, Union
 from pydantic import BaseModel, Field
 
 from indexer.sources.records import Cited, Passage, Speech
-from indexer.sources.references import CitationQuery
+from indexer.sources.references import CitationQuery, Column
 from indexer.store import Filters
 from service.search import Hit, SearchPage
 from service.search.highlight import PassageHighlight
@@ -97,6 +97,45 @@ class SpeechKey(BaseModel):
 
 class SpeechResponse(Cited, SpeechKey):
     passages: list[Passage] = Field(description="All of the speech's passages, in order")
+
+    @classmethod
+    def of(cls, passages: list[Passage]) -> "SpeechResponse":
+        """A speech from its passages (in order, at least one)."""
+        first = passages[0]
+        fields = first.model_dump(exclude={"id", "speech_id", "position", "text", "time", "oscola", "links"})
+        return cls(id=first.speech_id, time=first.time, passages=passages, **fields)
+
+
+class DebateResponse(BaseModel):
+    id: str = Field(description="The debate id: for ParlParse, the gid of the heading that opens the debate")
+    title: Optional[str] = Field(description="The debate's title, as its first speech carries it")
+    date: Optional[dt.date] = None
+    house: Optional[str] = None
+    section: Optional[str] = None
+    column: Column = Field(description="The columns it is printed in: start, the first; end, the last")
+    total_passages: int = Field(description="Passages given (all of the debate's unless truncated)")
+    truncated: bool = Field(default=False, description="true when the debate has more passages than one answer gives")
+    speeches: list[SpeechResponse] = Field(description="Its speeches in order, each with its passages")
+
+    @classmethod
+    def of(cls, debate_id: str, passages: list[Passage], truncated: bool = False) -> "DebateResponse":
+        """From the debate's passages, in order (at least one)."""
+        speeches: list[list[Passage]] = []
+        for p in passages:
+            if speeches and speeches[-1][0].speech_id == p.speech_id:
+                speeches[-1].append(p)
+            else:
+                speeches.append([p])
+        first = passages[0]
+        in_series = [p.column for p in passages if p.column.start is not None and p.column.suffix == first.column.suffix]
+        column = Column(
+            volume=first.column.volume, suffix=first.column.suffix,
+            start=min((c.start for c in in_series), default=None),
+            end=max((c.end or c.start for c in in_series), default=None),
+        )
+        return cls(id=debate_id, title=first.debate, date=first.date, house=first.house, section=first.section,
+                   column=column, total_passages=len(passages), truncated=truncated,
+                   speeches=[SpeechResponse.of(s) for s in speeches])
 
 
 class ModelDescription(BaseModel):

@@ -67,3 +67,24 @@ def test_month_chart_of_one_month_is_not_a_solid_block(page, live_service):
     assert bar["width"] <= area["width"] / 4, (bar, area)  # a bar, not the whole chart filled
     label = page.locator("#axis-start").inner_text()
     assert "Oct 2009" in label and "match" in label, label
+
+
+def test_a_result_opens_in_context_scrolled_to_its_passage_and_marked(page, live_service):
+    page.goto(live_service + "/?q=biofuels+deforestation")
+    settled(page)
+    first = page.locator("#results .result").first
+    passage_id = first.get_attribute("data-id")
+    link = first.locator("a.context")
+    expect(link).to_have_text("Read in context")
+    link.click()
+    page.wait_for_url("**/read/**")
+    assert "#" in page.url and page.url.startswith(live_service + "/read/")
+    target = page.locator(".passage:target")
+    expect(target).to_have_count(1)
+    expect(target).to_be_visible()
+    expect(target).to_be_in_viewport()
+    assert target.get_attribute("id") == passage_id
+    marked = target.evaluate("el => getComputedStyle(el).backgroundColor")
+    other = page.locator(".passage:not(:target)").first.evaluate("el => getComputedStyle(el).backgroundColor")
+    assert marked != other  # the :target rule marks it
+    expect(page.locator("h1")).to_have_text("Biofuels")

@@ -26,7 +26,8 @@ def api_schema(store, encoder):
 
 
 def _operations():
-    return ["/search", "/similar", "/cite", "/passages/{passage_id}", "/speeches/{speech_id}", "/health", "/stats", "/metrics"]
+    return ["/search", "/similar", "/cite", "/passages/{passage_id}", "/speeches/{speech_id}", "/debates/{debate_id}", "/health",
+            "/stats", "/metrics"]
 
 
 @pytest.mark.parametrize("path", _operations())

@@ -217,6 +217,7 @@ def speech_passages(speech: Speech, max_tokens: int, count: TokenCounter = appro
             debate=speech.debate,
             major_heading=speech.major_heading,
             minor_heading=speech.minor_heading,
+            debate_id=speech.debate_id,
             column=speech.column,
             reference=reference,
             citation=citation,

@@ -80,6 +80,10 @@ class Speech(BaseModel):
     time: Optional[str] = Field(default=None, description="HH:MM at which the speech starts")
     major_heading: Optional[str] = None
     minor_heading: Optional[str] = None
+    debate_id: Optional[str] = Field(
+        default=None, max_length=MAX_ID_CHARS,
+        description="The debate's stable id: for ParlParse, the gid of the heading that opens it",
+    )
     column: Column = Field(default_factory=Column)
     reference: Optional[str] = Field(
         default=None, description='Printed reference, e.g. "823 cc554-7GC"; fills `column` when that is not given'
@@ -101,6 +105,16 @@ class Speech(BaseModel):
             raise ValueError("the speech id is blank")
         if _CONTROL_CHARS.search(value):
             raise ValueError("the speech id contains control characters")
+        return value
+
+    @field_validator("debate_id")
+    @classmethod
+    def _check_debate_id(cls, value: Optional[str]) -> Optional[str]:
+        # It names the debate in URLs (/debates/<id>, /read/<id>): none that is blank or carries control characters.
+        if value is not None and not value.strip():
+            raise ValueError("the debate id is blank")
+        if value is not None and _CONTROL_CHARS.search(value):
+            raise ValueError("the debate id contains control characters")
         return value
 
     @field_validator("paragraphs", mode="before")
@@ -168,6 +182,8 @@ class Cited(BaseModel):
     debate: Optional[str] = Field(default=None, description="Debate title: major and minor heading")
     major_heading: Optional[str] = None
     minor_heading: Optional[str] = None
+    debate_id: Optional[str] = Field(default=None, max_length=MAX_ID_CHARS,
+                                     description="The debate's stable id (/debates/{debate_id}); null where the source gives none")
     column: Column
     reference: Optional[str] = Field(default=None, description='As printed, e.g. "823 cc554-7GC"')
     citation: Optional[str] = Field(default=None, description='e.g. "HL Deb 5 July 2023 vol 823 cc554-7GC"')

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator, Optional, Protocol, Sequence, Union
 
@@ -33,6 +34,47 @@ from indexer.sources.vocabulary import HOUSES, party_name
 # these names to its own SQL expressions.
 FACET_NAMES = ("speaker", "party", "house", "section", "month", "year", "debate")
 GROUPS = ("passage", "speech", "debate")
+
+
+
+MAX_DEBATE_PASSAGES = 5_000  # what one debate read gives at most: /debates/<id> says when one is cut
+_DIGITS = re.compile(r"(\d+)")
+
+
+@dataclass(frozen=True)
+class DebateHeading:
+    """One debate of a day, as the day's list of debates gives it (`Store.debates_on`)."""
+
+    id: str
+    title: Optional[str]
+    house: Optional[str]
+    section: Optional[str]
+
+
+MAX_DAY_SPEECHES = 20_000  # what one day's list of debates reads at most
+
+
+def natural_key(ident: str) -> list:
+    """An id read naturally: digits as numbers ("...27a.24.3" before "...27a.24.10")."""
+    return [int(part) if n % 2 else part for n, part in enumerate(_DIGITS.split(ident))]  # split alternates text, digits
+
+
+def day_debates(rows: Iterable[tuple]) -> list[DebateHeading]:
+    """(debate_id, debate title, house, section, speech_id) of a day's first passages -> its debates in order, each
+    titled as its first speech is."""
+    first: dict[str, tuple] = {}
+    for debate_id, title, house, section, speech_id in rows:
+        key = natural_key(speech_id)
+        if debate_id not in first or key < first[debate_id][0]:
+            first[debate_id] = (key, DebateHeading(debate_id, title, house, section))
+    return [first[d][1] for d in sorted(first, key=natural_key)]
+
+
+def debate_order(passages: Iterable[Passage]) -> list[Passage]:
+    """A debate's passages in the order spoken: by speech id read naturally (a ParlParse gid: "...27a.24.3" before
+    "...27a.24.10", column by column), then by position. Both stores read a debate's rows in storage order and sort them here."""
+
+    return sorted(passages, key=lambda p: (natural_key(p.speech_id), p.position))
 
 
 class Filters(BaseModel):
@@ -448,6 +490,13 @@ class Store(Protocol):
     def iter_passages(self) -> Iterator[tuple[int, Passage]]: ...  # (vec, passage) of every passage, in vec order
     def passage(self, passage_id: str) -> Optional[Passage]: ...
     def speech(self, speech_id: str) -> list[Passage]: ...
+
+    def debate(self, debate_id: str, limit: int = MAX_DEBATE_PASSAGES) -> list[Passage]:
+        """The passages of one debate (`debate_id`), at most `limit`, its speeches in order (`debate_order`)."""
+
+    def debates_on(self, date: dt.date) -> list[DebateHeading]:
+        """The debates of one day, every house and section, in order (`day_debates`)."""
+
     def vec_of(self, passage_id: str) -> Optional[int]: ...
     def vecs_of_speech(self, speech_id: str) -> np.ndarray: ...
     def vectors_at(self, vecs: Sequence[int]) -> np.ndarray: ...

@@ -40,6 +40,7 @@ FIELDS = [
     ("chamber", "TEXT", "text"),
     ("procedural", "INTEGER NOT NULL", "boolean NOT NULL"),
     ("url", "TEXT", "text"),
+    ("debate_id", "TEXT", "text"),  # PostgreSQL: added by migration 3
 ]
 NAMES = [name for name, _, _ in FIELDS]
 
@@ -51,6 +52,7 @@ def passage_values(p: Passage) -> tuple:
         p.id, p.speech_id, p.position, p.text, p.speaker.name, p.speaker.person_id, p.speaker.party,
         p.house, p.section, p.date, p.time, p.debate, p.major_heading, p.minor_heading,
         c.volume, c.start, c.end, c.suffix, p.reference, p.citation, p.session, p.chamber, bool(p.procedural), p.url,
+        p.debate_id,
     )
 
 
@@ -66,4 +68,13 @@ def passage_of(row: Mapping) -> Passage:
         column=Column(volume=row["volume"], start=row["column_start"], end=row["column_end"], suffix=row["column_suffix"]),
         reference=row["reference"], citation=row["citation"], session=row["session"], chamber=row["chamber"],
         procedural=bool(row["procedural"]), url=row["url"],
+        debate_id=_optional(row, "debate_id"),
     )
+
+
+def _optional(row: Mapping, name: str):
+    """A column a store written before it was added may lack (read as null)."""
+    try:
+        return row[name]
+    except (KeyError, IndexError):
+        return None

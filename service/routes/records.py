@@ -1,4 +1,4 @@
-"""/passages/{id} and /speeches/{id}: records by their ids (URL-encoded; slashes and "#" allowed); /cite: by their citation."""
+"""/passages/{id}, /speeches/{id} and /debates/{id}: records by their ids (URL-encoded; slashes and "#" allowed); /cite: by their citation."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path as PathParam, Query
 
-from indexer.sources.records import Passage
+from indexer.sources.records import MAX_ID_CHARS, Passage
+from indexer.store.base import MAX_DEBATE_PASSAGES
 from indexer.sources.references import MAX_CITATION_CHARS, CitationQuery, parse_citation
-from service.models import CiteResponse, ErrorResponse, SpeechResponse, result_of
+from service.models import CiteResponse, DebateResponse, ErrorResponse, SpeechResponse, result_of
 from service.search import Hit
 from service.routes import Leased
 
@@ -32,6 +33,22 @@ def get_speech(s: Leased, speech_id: Annotated[str, PathParam(description='e.g. 
     first = passages[0]
     fields = first.model_dump(exclude={"id", "speech_id", "position", "text", "time"})
     return SpeechResponse(id=speech_id, time=first.time, passages=passages, **fields)
+
+
+@router.get("/debates/{debate_id:path}", response_model=DebateResponse, responses={404: {"model": ErrorResponse}})
+def get_debate(s: Leased, debate_id: Annotated[str, PathParam(description='e.g. "uk.org.publicwhip/westminhall/2009-10-27a.1.0", URL-encoded')]) -> DebateResponse:
+    """A whole debate: its title, date, house, section and columns, and its speeches in order, each with its passages."""
+    passages = debate_passages(s, debate_id)
+    if not passages:
+        raise HTTPException(404, f"no debate with id {debate_id!r}")
+    return DebateResponse.of(debate_id, passages[:MAX_DEBATE_PASSAGES], truncated=len(passages) > MAX_DEBATE_PASSAGES)
+
+
+def debate_passages(s, debate_id: str) -> list[Passage]:
+    """A debate's passages in order, one more than MAX_DEBATE_PASSAGES when it is longer (cut it there); none when unknown."""
+    if not debate_id or len(debate_id) > MAX_ID_CHARS:  # no stored id is longer
+        return []
+    return s.debate(debate_id, MAX_DEBATE_PASSAGES + 1)
 
 
 

@@ -385,6 +385,12 @@ class Searcher:
     def speech(self, speech_id: str) -> list[Passage]:
         return self.index.speech(speech_id)
 
+    def debate(self, debate_id: str, limit: int) -> list[Passage]:
+        return self.index.debate(debate_id, limit)
+
+    def debates_on(self, date):
+        return self.index.debates_on(date)
+
 
 class LockedEncoder:
     """An Encoder whose calls take a lock, one at a time; other attributes pass through."""

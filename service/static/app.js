@@ -204,11 +204,16 @@ function resultCard(result) {
   const whole = el("a", {
     class: "whole", href: `/speeches/${encodeURIComponent(result.speech_id)}`, target: "_blank", rel: "noopener",
   }, "Whole speech (JSON)");
+  // The debate page, scrolled to this passage (its element's id is the passage id: the fragment is that, encoded).
+  const context = result.debate_id ? el("a", {
+    class: "context", href: `/read/${encodeURIComponent(result.debate_id)}#${encodeURIComponent(result.id)}`,
+    target: embedded ? "_blank" : null, rel: embedded ? "noopener" : null,
+  }, "Read in context") : null;
   return el("li", { class: "result", "data-id": result.id },
     meta,
     el("h2", { class: "debate" }, result.debate || "Untitled debate"), // under the page's h1, as the chart's h2 is
     highlightedText(result),
-    el("div", { class: "actions" }, citation, similar, whole,
+    el("div", { class: "actions" }, citation, context, similar, whole,
        result.matches > 1 ? el("span", { class: "matches" }, `${result.matches} matching passages`) : null),
   );
 }

@@ -92,13 +92,14 @@ def read_parlparse(
         el = element.node
         if element.tag in HEADING_TAGS:
             text = _heading_text(el)
-            if text is not None:  # None: only a chair notice, the debate goes on under its title
-                headings.heading(element.tag, text)
+            if text is not None:  # None: only a chair notice, the debate goes on under its title (and id)
+                continued = bool(_CONTINUED.search(" ".join(el.itertext())))
+                headings.heading(element.tag, text, gid=el.get("id") or None, continued=continued)
             continue
         if element.tag not in SPEECH_TAGS:
             continue
         try:
-            speech = _speech(path, el, element, elements[i + 1 :], house, headings.major, headings.minor, members)
+            speech = _speech(path, el, element, elements[i + 1 :], house, headings, members)
         except ValidationError as err:  # one bad record (an over-long id, say), not a bad file
             problem = validation_message(err.errors(), count_more=True, default_field="record")
             report(SourceError(path, f"{element.tag} {(el.get('id') or '')[:100]!r} skipped: {problem}", line=el.sourceline))
@@ -279,6 +280,14 @@ class _Headings:
       after a resumed debate's heading, do not change the title.
     In a Public Bill Committee the Bill is the major heading throughout; in
     written answers and statements and in Westminster Hall headings are taken as printed.
+
+    `debate_id` is the gid of the heading that opened the current debate: a
+    new item of business (above), an oral-questions heading, a committee's
+    major heading, each item under an umbrella heading, and every heading of
+    written answers, statements and Westminster Hall. The parts of an item (a
+    question at question time, a clause or amendment of a Bill, the Bill's
+    next allocated day) keep it; so do chair notices (never passed here) and a
+    "(Continued)" heading, which resumes the debate of that title opened earlier the same day.
     """
 
     def __init__(self, committee_bill: Optional[str] = None, chamber: bool = True):
@@ -286,19 +295,31 @@ class _Headings:
         self.chamber = chamber
         self.major: Optional[str] = None
         self.minor: Optional[str] = None
+        self.debate_id: Optional[str] = None
         self.questions = False  # in question time
         self.last_questions = False  # at or after its last set of questions (topical)
+        self._gid: Optional[str] = None  # the heading being followed
+        self._continued = False
+        self._opened: dict[str, str] = {}  # a debate's title (as a key) -> the id that opened it
 
-    def heading(self, tag: str, text: str) -> None:
+    def heading(self, tag: str, text: str, gid: Optional[str] = None, continued: bool = False) -> None:
+        self._gid, self._continued = gid, continued
+        self._follow(tag, text)
+        if self.debate_id is None:  # a part before any item (a file that opens mid-business): it opens one
+            self._open()
+
+    def _follow(self, tag: str, text: str) -> None:
         if self.committee_bill:
             if tag == "minor-heading":
                 self.minor = text
             else:
                 self.major, self.minor = (self.committee_bill if tag == "major-heading" else text), None
+                self._open()
             return
         if tag == "oral-heading":
             self.major, self.minor = text, None
             self.questions, self.last_questions = True, False
+            self._open()
             return
         if tag == "major-heading":
             if self.questions and self.last_questions:
@@ -308,6 +329,7 @@ class _Headings:
         # A minor heading.
         if not self.chamber:
             self.minor = text
+            self._open()
             return
         if self.questions:
             if not self.last_questions:
@@ -328,6 +350,8 @@ class _Headings:
                 self.minor = None
         else:
             self.minor = text
+            if _key(self.major) in _UMBRELLAS:  # an item the umbrella groups
+                self._open()
 
     def _item(self, text: str) -> None:
         """A new item of business; "Business without Debate — X" is X under that heading."""
@@ -337,6 +361,16 @@ class _Headings:
             self.major, self.minor = _UMBRELLAS[umbrella], (_title_case(rest) or None)
         else:
             self.major, self.minor = text, None
+        self._open()
+
+    def _open(self) -> None:
+        """A debate opens at this heading, or (continued) the one of its title resumes."""
+        key = _key(": ".join(p for p in (self.major, self.minor) if p))
+        if self._continued and key in self._opened:
+            self.debate_id = self._opened[key]
+        elif self._gid:
+            self.debate_id = self._gid
+            self._opened.setdefault(key, self._gid)
 
     @staticmethod
     def _umbrella(text: str) -> Optional[str]:
@@ -379,8 +413,7 @@ def _speech(
     element: _Element,
     following: list[_Element],
     house: Optional[str],
-    major: Optional[str],
-    minor: Optional[str],
+    headings: "_Headings",
     members: MemberDirectory,
 ) -> Optional[Speech]:
     ident = el.get("id")
@@ -404,8 +437,9 @@ def _speech(
         section=section,
         date=date,
         time=normalise_time(el.get("time")),
-        major_heading=major,
-        minor_heading=minor,
+        major_heading=headings.major,
+        minor_heading=headings.minor,
+        debate_id=headings.debate_id,
         column=_column_range(element, following, house, section),
         procedural=procedural,
         type=el.get("type") or None,

@@ -16,7 +16,7 @@ import numpy as np
 
 from embeddings.encoder import ModelInfo
 from indexer.sources.records import Passage
-from indexer.store.base import (FIELD_WEIGHTS, Conditions, Dialect, QueryTimeout, StoreError, Where, column_clause,
+from indexer.store.base import (FIELD_WEIGHTS, MAX_DAY_SPEECHES, MAX_DEBATE_PASSAGES, Conditions, DebateHeading, day_debates, Dialect, QueryTimeout, StoreError, Where, column_clause, debate_order,
                                 exact_scores, like_escape)
 from indexer.store.columns import passage_of
 from indexer.store.embedded import keywords
@@ -113,6 +113,7 @@ class EmbeddedStore:
         self._selectors: dict = {}  # Where -> (allowed vec ids, selector or None)
         self._selectors_lock = threading.Lock()
         self._building: dict = {}  # Where -> lock held while one request works it out
+        self._debate_ids: Optional[bool] = None  # whether the passages carry debate_id (`_has_debate_ids`)
         try:
             count = self._db().execute("SELECT count(*) FROM passages").fetchone()[0]
         except sqlite3.DatabaseError as err:
@@ -291,6 +292,26 @@ class EmbeddedStore:
     def speech(self, speech_id: str) -> list[Passage]:
         rows = self._db().execute("SELECT * FROM passages WHERE speech_id = ? ORDER BY position", (speech_id,))
         return [passage_of(row) for row in rows]
+
+    def _has_debate_ids(self) -> bool:
+        # An index written before passages carried debate_id (same format version) has none to look up.
+        if self._debate_ids is None:
+            self._debate_ids = any(row[1] == "debate_id" for row in self._db().execute("PRAGMA table_info(passages)"))
+        return self._debate_ids
+
+    def debate(self, debate_id: str, limit: int = MAX_DEBATE_PASSAGES) -> list[Passage]:
+        if not self._has_debate_ids():
+            return []
+        rows = self._db().execute("SELECT * FROM passages WHERE debate_id = ? ORDER BY vec LIMIT ?", (debate_id, limit))
+        return debate_order(passage_of(row) for row in rows)
+
+    def debates_on(self, date: dt.date) -> list[DebateHeading]:
+        if not self._has_debate_ids():
+            return []
+        rows = self._db().execute(
+            "SELECT debate_id, debate, house, section, speech_id FROM passages "
+            "WHERE date = ? AND position = 0 AND debate_id IS NOT NULL LIMIT ?", (date.isoformat(), MAX_DAY_SPEECHES))
+        return day_debates(tuple(row) for row in rows)
 
     def vec_of(self, passage_id: str) -> Optional[int]:
         row = self._db().execute("SELECT vec FROM passages WHERE id = ?", (passage_id,)).fetchone()

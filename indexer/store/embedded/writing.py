@@ -94,6 +94,7 @@ def _write_version(building: Path, passages: Sequence[Passage], vectors: np.ndar
         )
         db.execute("CREATE INDEX passages_speech ON passages (speech_id, position)")
         db.execute("CREATE INDEX passages_column ON passages (column_suffix, column_start)")  # citation lookup
+        db.execute("CREATE INDEX passages_debate ON passages (debate_id)")  # a debate's passages (/debates/<id>)
         for column in ("date", "house", "section", "person_id", "party"):
             db.execute(f"CREATE INDEX passages_{column} ON passages ({column})")
         # The values partial filters match against (a speaker's name, a debate's

@@ -13,7 +13,7 @@ import numpy as np
 
 from embeddings.encoder import ModelInfo
 from indexer.sources.records import Passage
-from indexer.store.base import (FIELD_WEIGHTS, Dialect, QueryTimeout, StoreDescription, StoreUnavailable, Where,
+from indexer.store.base import (FIELD_WEIGHTS, MAX_DAY_SPEECHES, MAX_DEBATE_PASSAGES, DebateHeading, Dialect, day_debates, QueryTimeout, StoreDescription, StoreUnavailable, Where, debate_order,
                                 column_clause, exact_scores)
 from indexer.store.columns import passage_of
 from indexer.store.postgres.schema import (HNSW_EF_SEARCH, HNSW_MAX_EF_SEARCH, KEYWORD_RANK, MAX_SCAN_TUPLES,
@@ -302,6 +302,15 @@ class PostgresStore:
     def speech(self, speech_id: str) -> list[Passage]:
         rows = self._rows(f"SELECT {SELECT} FROM {TABLE} p WHERE p.speech_id = %s ORDER BY p.position", (speech_id,))
         return [_passage(row) for row in rows]
+
+    def debate(self, debate_id: str, limit: int = MAX_DEBATE_PASSAGES) -> list[Passage]:
+        rows = self._rows(f"SELECT {SELECT} FROM {TABLE} p WHERE p.debate_id = %s ORDER BY p.vec LIMIT %s", (debate_id, limit))
+        return debate_order(_passage(row) for row in rows)
+
+    def debates_on(self, date: dt.date) -> list[DebateHeading]:
+        rows = self._rows(f"SELECT debate_id, debate, house, section, speech_id FROM {TABLE} "
+                          f"WHERE date = %s AND position = 0 AND debate_id IS NOT NULL LIMIT %s", (date, MAX_DAY_SPEECHES))
+        return day_debates(tuple(row) for row in rows)
 
     def iter_passages(self) -> Iterator[tuple[int, Passage]]:
         last = -1

@@ -85,6 +85,9 @@ KEYWORD_RANK = "ts_rank('{weights}', p.tsv, q.t, 1)"
 COLUMNS = [(name, kind) for name, _, kind in sorted(FIELDS, key=lambda field: field[0] != "speech_id")]
 COLUMNS.append(("sitting", "text"))  # sitting_key: a newer version of a ParlParse sitting replaces all of it
 PASSAGE_NAMES = [name for name, _ in COLUMNS[:-1]]
+# Columns a later migration adds (ALTER TABLE): migration 1 creates the table as it was released, without them.
+ADDED_COLUMNS = {"debate_id": 3}
+MIGRATION_1_COLUMNS = [(name, kind) for name, kind in COLUMNS if name not in ADDED_COLUMNS]
 SELECT = ", ".join(f"p.{name}" for name in PASSAGE_NAMES)
 
 # The HNSW index. A load into an empty store drops it and builds it once at
@@ -138,7 +141,7 @@ CREATE TABLE hansard_store (
 );
 CREATE SEQUENCE {TABLE}_vec_seq;
 CREATE TABLE {TABLE} (
-    {', '.join(f'{name} {kind}' for name, kind in COLUMNS)},
+    {', '.join(f'{name} {kind}' for name, kind in MIGRATION_1_COLUMNS)},
     vec bigint NOT NULL DEFAULT nextval('{TABLE}_vec_seq'),
     embedding vector({{dim}}) NOT NULL,
     tsv tsvector GENERATED ALWAYS AS (
@@ -176,13 +179,16 @@ CREATE INDEX {SPEECHES}_tsv ON {SPEECHES} USING gin (tsv);
     # embeddings from the next indexing run (missing_titles / add_titles);
     # until then they read as zeros. The name says so, as `migrate` prints it.
     # The (speech_id, position) index finds a passage's neighbours.
-    (3, "debate title embeddings (filled by the next `hansard-search index` run), passages by column", f"""
+    # debate_id: null on the passages written before it until they are indexed again.
+    (3, "debate title embeddings (filled by the next `hansard-search index` run), passages by column and by debate", f"""
 CREATE TABLE {TITLES} (
     title text PRIMARY KEY,
     embedding vector({{dim}}) NOT NULL
 );
 CREATE INDEX {TABLE}_speech_position ON {TABLE} (speech_id, position);
 CREATE INDEX IF NOT EXISTS {TABLE}_column ON {TABLE} (column_suffix, column_start);
+ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS debate_id text;
+CREATE INDEX IF NOT EXISTS {TABLE}_debate ON {TABLE} (debate_id);
 """),
 ]
 
