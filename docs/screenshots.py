@@ -14,6 +14,7 @@ from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from tempfile import TemporaryDirectory
+from urllib.parse import quote_plus
 
 from playwright.sync_api import sync_playwright
 
@@ -28,6 +29,7 @@ def main() -> None:
     parser.add_argument("--portal-port", type=int, default=8765)
     parser.add_argument("--query", default="Chinese surveillance cameras bought for HS2")
     parser.add_argument("--embed-query", default="rough sleeping and homelessness")
+    parser.add_argument("--context-query", default="ethanol from recycled cooking oil for aviation")
     args = parser.parse_args()
 
     with TemporaryDirectory() as folder, sync_playwright() as playwright:
@@ -48,6 +50,15 @@ def main() -> None:
         page.press("#q", "Enter")
         page.wait_for_selector("body:not(.busy) .result")
         page.screenshot(path=str(DOCS / "search-page.png"))
+
+        # A result read in context: its debate, the passage anchored and marked.
+        reading = browser.new_page(viewport={"width": 1100, "height": 1000})
+        reading.goto(f"{args.service}/?q={quote_plus(args.context_query)}")
+        reading.wait_for_selector("body:not(.busy) .result a.context")
+        reading.goto(f"{args.service}{reading.locator('.result a.context').first.get_attribute('href')}")
+        reading.wait_for_load_state("load")
+        reading.screenshot(path=str(DOCS / "read-in-context.png"))
+        reading.close()
 
         page.locator(".result .similar").first.click()
         page.wait_for_selector("#status cite")

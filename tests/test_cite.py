@@ -22,6 +22,15 @@ def test_cite_finds_the_grand_committee_contribution(client, ref):
     assert first["links"] == {"theyworkforyou": None, "printed": None}  # not a ParlParse gid; no printed page given
 
 
+@pytest.mark.parametrize("ref", ["HL Deb 2022-23, cols 554\u201357GC", "(2022-23) cols 554-57GC", "session 2022-23, c555GC"])
+def test_cite_finds_the_contribution_by_its_columns_and_session(client, ref):
+    body = client.get("/cite", params={"ref": ref}).json()
+    assert body["parsed"]["session"] == "2022-23" and body["parsed"]["volume"] is None
+    assert [r["major_heading"] for r in body["results"]] == [CONTRIBUTION]
+    other = client.get("/cite", params={"ref": ref.replace("2022-23", "2008-09")}).json()
+    assert other["results"] == []  # the session keeps to itself: the page is of 2022-23
+
+
 def test_cite_finds_a_written_statement_by_its_oscola_citation(client):
     body = client.get("/cite", params={"ref": "HC Deb 26 October 2009, col 6WS"}).json()
     ids = [r["speech_id"] for r in body["results"]]

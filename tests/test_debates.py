@@ -6,7 +6,7 @@ from urllib.parse import quote
 import pytest
 
 from indexer.sources.readers.parlparse import read_parlparse
-from indexer.store import open_store
+from indexer.store import Location, open_store
 from fixtures import XML
 
 WH_FILE = XML / "2009-10_westminhall" / "westminster2009-10-27a.xml"
@@ -203,3 +203,25 @@ def test_jsonl_may_carry_a_debate_id_and_its_passages_inherit_it():
     for bad in (" ", "a\x00b", "x" * 501):
         with pytest.raises(ValidationError):
             Speech.model_validate({"id": "s3", "paragraphs": ["x"], "debate_id": bad})
+
+
+def test_a_written_answer_is_read_below_the_question_it_answers(tmp_path, encoder, members):
+    """ParlParse's ques/reply pairs: one debate, the question first, so /read shows it above its answer."""
+    from fixtures import first_speeches
+    from indexer.build import build_index
+
+    wrans = tmp_path / "wrans" / "lordswrans2009-10-26a.xml"
+    wrans.parent.mkdir()
+    wrans.write_text(first_speeches(XML / "2009-10_lordswrans" / "lordswrans2009-10-26a.xml", 4), encoding="latin-1")
+    build_index([wrans], tmp_path / "index", encoder, members)
+    store = open_store(Location.of(tmp_path / "index"))
+    try:
+        debates = {p.debate_id for _, p in store.iter_passages()}
+        assert len(debates) == 2  # two questions, each with its answer
+        for debate_id in debates:
+            speeches = list(dict.fromkeys((p.speech_id, p.speaker.name) for p in store.debate(debate_id)))
+            (question, asker), (answer, minister) = speeches  # in this order: the question above
+            assert store.speech(question)[0].text.startswith("To ask") and asker != minister
+            assert not store.speech(answer)[0].text.startswith("To ask")
+    finally:
+        store.close()

@@ -163,7 +163,7 @@ def test_links_of_a_passage_only_web_urls():
 )
 def test_parse_citation(text, expected):
     parsed = parse_citation(text)
-    assert parsed.model_dump() == {"house": None, "date": None, "volume": None, "suffix": None, **expected}
+    assert parsed.model_dump() == {"house": None, "date": None, "volume": None, "suffix": None, "session": None, **expected}
 
 
 @pytest.mark.parametrize(

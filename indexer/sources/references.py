@@ -246,7 +246,7 @@ def theyworkforyou_url(gid: Optional[str], session: Optional[str] = None, bill: 
 
 MAX_CITATION_CHARS = 200
 CITATION_EXAMPLES = ('"823 cc554-7GC", "HL Deb vol 823 cc554-7GC", "HL Deb 5 July 2023, vol 823, cols 554–57GC", '
-                     '"HC Deb 26 October 2009, col 6WS" or "HC Deb, 5 July 2023, c554"')
+                     '"HL Deb 2022-23, cols 554–57GC", "HC Deb 26 October 2009, col 6WS" or "HC Deb, 5 July 2023, c554"')
 _MONTHS = {name.lower(): n for n, name in enumerate(
     ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"],
     start=1)}
@@ -258,6 +258,7 @@ _MONTHS["sept"] = 9
 _CITATION = re.compile(
     r"^(?:(?P<house>HC|HL)\s+Deb\.?\s*,?\s*)?"
     r"(?:(?:(?P<day>\d{1,2})\s+(?P<month>[A-Za-z]{3,9})\.?\s+(?P<year>\d{4})|(?P<iso>\d{4}-\d{2}-\d{2}))\s*,?\s*)?"
+    r"(?:\(?(?:session\s+)?(?P<session>\d{4}-\d{2})\)?\s*,?\s*)?"
     r"(?:(?:vol\.?\s*(?P<vol>\d{1,6})|(?P<bare_vol>\d{1,6}))\s*,?\s*)?"
     r"(?P<cc>cols?\.?|cc?\.?)\s*(?P<pre>WA|WS)?\s*(?P<start>\d{1,6})(?:\s*-\s*(?P<end>\d{1,6}))?\s*(?P<suffix>[A-Z]{1,3})?\.?$",
     re.IGNORECASE,
@@ -273,6 +274,7 @@ class CitationQuery(BaseModel):
     start: int
     end: int
     suffix: Optional[str] = Field(default=None, description="Column series (GC, WS, WA, WH, W), null for the main chamber")
+    session: Optional[str] = Field(default=None, description='Parliamentary session, e.g. "2022-23"')
 
 
 def _citation_error(why: str = "") -> ValueError:
@@ -315,4 +317,5 @@ def parse_citation(text: str) -> CitationQuery:
         raise _citation_error(f"volume must be from 1 to {MAX_VOLUME}")
     house = {"HC": "commons", "HL": "lords"}.get((m["house"] or "").upper())
     suffix = (m["pre"] or m["suffix"] or "").upper() or None
-    return CitationQuery(house=house, date=_citation_date(m), volume=volume, start=start, end=end, suffix=suffix)
+    return CitationQuery(house=house, date=_citation_date(m), volume=volume, start=start, end=end, suffix=suffix,
+                         session=m["session"])

@@ -311,11 +311,11 @@ def where_clause(dialect: Dialect, filters: Filters, phrases: Sequence[str] = ()
 
 
 def column_clause(dialect: Dialect, house: Optional[str], suffix: Optional[str], volume: Optional[int],
-                  date: Optional[dt.date], start: int, end: int) -> tuple[str, tuple]:
+                  date: Optional[dt.date], start: int, end: int, session: Optional[str] = None) -> tuple[str, tuple]:
     """`Store.by_column`'s condition on `passages p`: speeches' first passages printed in columns start-end.
 
-    Of that house and series (suffix), on that date or in that volume; a
-    passage that lacks one of them may match on the other, not on neither.
+    Of that house, series (suffix) and session, on that date or in that
+    volume; a passage that lacks one of them may match on the other, not on neither.
     """
     p = dialect.param
     parts = ["p.position = 0", "p.column_start IS NOT NULL", f"p.column_start <= {p}",
@@ -323,9 +323,10 @@ def column_clause(dialect: Dialect, house: Optional[str], suffix: Optional[str],
     params: list = [end, start]
     parts.append("p.column_suffix IS NULL" if suffix is None else f"p.column_suffix = {p}")
     params += [] if suffix is None else [suffix]
-    if house is not None:
-        parts.append(f"p.house = {p}")
-        params.append(house)
+    for column, value in (("p.house", house), ("p.session", session)):
+        if value is not None:
+            parts.append(f"{column} = {p}")
+            params.append(value)
     day = dialect.date(date) if date is not None else None
     if day is not None and volume is not None:
         parts += [f"(p.date = {p} OR p.date IS NULL)", f"(p.volume = {p} OR p.volume IS NULL)",
@@ -475,7 +476,7 @@ class Store(Protocol):
         """(value, count) of a facet (FACET_NAMES) over given passages, or over those `where` (and `fts`) match."""
 
     def by_column(self, house: Optional[str], suffix: Optional[str], volume: Optional[int], date: Optional[dt.date],
-                  start: int, end: int, limit: int) -> np.ndarray:
+                  start: int, end: int, limit: int, session: Optional[str] = None) -> np.ndarray:
         """Vecs of the first passages of speeches printed in columns start..end (overlapping them), best first.
 
         Of that series (`suffix`; None is the main chamber's) and, where

@@ -51,7 +51,6 @@ def debate_passages(s, debate_id: str) -> list[Passage]:
     return s.debate(debate_id, MAX_DEBATE_PASSAGES + 1)
 
 
-
 # ---------------------------------------------------------------- citations
 
 MAX_CITE_K = 100
@@ -66,7 +65,7 @@ def cite_score(start: int, end: int, passage: Passage) -> float:
 
 def cite_hits(store, query: CitationQuery, k: int) -> tuple[list[Hit], bool]:
     """(one hit a speech printed in the cited columns, best first; whether they span several sittings or volumes)."""
-    vecs = store.by_column(query.house, query.suffix, query.volume, query.date, query.start, query.end, k)
+    vecs = store.by_column(query.house, query.suffix, query.volume, query.date, query.start, query.end, k, query.session)
     passages = store.passages_at(vecs)
     # Several speeches share a column on one day: that is the column's content,
     # not ambiguity. Speeches of different days or volumes are.

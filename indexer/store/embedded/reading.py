@@ -350,9 +350,9 @@ class EmbeddedStore:
         return np.fromiter((row[0] for row in self._db().execute(sql, (*where.params, limit))), dtype=np.int64)
 
     def by_column(self, house: Optional[str], suffix: Optional[str], volume: Optional[int], date: Optional[dt.date],
-                  start: int, end: int, limit: int) -> np.ndarray:
+                  start: int, end: int, limit: int, session: Optional[str] = None) -> np.ndarray:
         """base.Store.by_column: fixed SQL text, every value a parameter."""
-        condition, params = column_clause(SQLITE, house, suffix, volume, date, start, end)
+        condition, params = column_clause(SQLITE, house, suffix, volume, date, start, end, session)
         sql = (f"SELECT p.vec FROM passages p WHERE {condition} ORDER BY p.column_start = ? DESC, "
                "min(coalesce(p.column_end, p.column_start), ?) - max(p.column_start, ?) DESC, p.date, p.vec LIMIT ?")
         rows = self._db().execute(sql, (*params, start, end, start, limit))

@@ -362,9 +362,9 @@ class PostgresStore:
         return np.array([row[0] for row in rows], dtype=np.int64)
 
     def by_column(self, house: Optional[str], suffix: Optional[str], volume: Optional[int], date: Optional[dt.date],
-                  start: int, end: int, limit: int) -> np.ndarray:
+                  start: int, end: int, limit: int, session: Optional[str] = None) -> np.ndarray:
         """base.Store.by_column: fixed SQL text, every value a parameter."""
-        condition, params = column_clause(POSTGRESQL, house, suffix, volume, date, start, end)
+        condition, params = column_clause(POSTGRESQL, house, suffix, volume, date, start, end, session)
         rows = self._rows(
             f"SELECT p.vec FROM {TABLE} p WHERE {condition} ORDER BY p.column_start = %s DESC, "
             "least(coalesce(p.column_end, p.column_start), %s) - greatest(p.column_start, %s) DESC, p.date, p.vec LIMIT %s",
