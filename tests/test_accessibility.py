@@ -227,3 +227,12 @@ def test_the_embed_announces_results_inside_a_portal(page, service, portals):
     frame.locator("#q").fill(QUERY)
     frame.locator("#q").press("Enter")
     expect(announce).to_have_text(re.compile(rf"^10 results for “{QUERY}”"))
+
+
+def test_axe_finds_no_serious_or_critical_violations_reading_in_context(page, service):
+    page.goto(f"{service}/?q={QUERY}")
+    settled(page)
+    href = page.locator(".result a.context").first.get_attribute("href")
+    page.goto(service + href)
+    expect(page.locator(".passage:target")).to_be_visible()
+    _audit(page, "read in context")
