@@ -69,6 +69,16 @@ MORE_LIKE_THIS_MIN_DF = 2  # a term in fewer documents (a typo, a one-off name) 
 MORE_LIKE_THIS_MAX_DF_SHARE = 0.5  # nor does one in most of them
 
 
+def candidate_terms(text: str, stopwords: Iterable[str] = ()) -> dict[str, int]:
+    """{term: its count in the text} of the terms "more like this" may keep: three letters or more, not a number, not a stop word."""
+    skip = {s for word in stopwords for s in stems(word)}
+    counts: dict[str, int] = {}
+    for term in stems(text):
+        if len(term) > 2 and not term.isdigit() and term not in skip:
+            counts[term] = counts.get(term, 0) + 1
+    return counts
+
+
 def distinctive_terms(text: str, doc_freq: Callable[[str], int], documents: int, stopwords: Iterable[str] = (),
                       terms: Optional[int] = None, min_df: int = MORE_LIKE_THIS_MIN_DF) -> list[tuple[str, float]]:
     """(term, weight) of a text's most distinctive terms, best first; weights scaled so the best is 1.
@@ -79,11 +89,7 @@ def distinctive_terms(text: str, doc_freq: Callable[[str], int], documents: int,
     At most `terms` are kept (None: MORE_LIKE_THIS_TERMS).
     """
     terms = MORE_LIKE_THIS_TERMS if terms is None else terms
-    skip = {s for word in stopwords for s in stems(word)}
-    counts: dict[str, int] = {}
-    for term in stems(text):
-        if len(term) > 2 and not term.isdigit() and term not in skip:
-            counts[term] = counts.get(term, 0) + 1
+    counts = candidate_terms(text, stopwords)
     n = max(documents, 1)
     scored = []
     for term, tf in counts.items():

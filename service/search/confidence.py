@@ -150,10 +150,12 @@ def phrase_of(query: str, longest: int = 8) -> str:
     return " ".join(terms)
 
 
-def measure(store, query: str, vector, doc_freq: Optional[Callable[[str], int]] = None) -> MatchEvidence:
+def measure(store, query: str, vector, doc_freq: Optional[Callable[[str], int]] = None,
+            best_cosine: Optional[float] = None) -> MatchEvidence:
     """The evidence for `query` (its embedding `vector`) on `store`.
 
-    One nearest neighbour, one count per meaningful word, one phrase count.
+    One nearest neighbour (unless `best_cosine`, already known, is given),
+    one count per meaningful word, one phrase count.
 
     `doc_freq(word)` may supply the passages holding a word (the Searcher's
     cached counts); by default the store is asked: `keyword_count(fts_phrase(word))`.
@@ -170,8 +172,8 @@ def measure(store, query: str, vector, doc_freq: Optional[Callable[[str], int]] 
         phrase_found = True
     else:
         phrase_found = bool(phrase) and store.keyword_count(fts_phrase(phrase)) > 0
-    best = 0.0
-    if vector is not None:
+    best = 0.0 if best_cosine is None else best_cosine
+    if vector is not None and best_cosine is None:
         scores, _ = store.dense(vector, 1)
         if len(scores):
             best = float(scores[0])

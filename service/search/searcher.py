@@ -188,9 +188,22 @@ class Searcher:
         page = self._ranked(request, parsed, filters, where, fts, vector if request.mode != "keyword" else None)
         page.vector = vector
         page.highlight_query = keyword_query(parsed)  # every word, the common ones too
-        page.confidence = confidence(measure(self.index, request.query, vector, self._doc_freq))
+        page.confidence = confidence(measure(self.index, request.query, vector, self._doc_freq, self._best_cosine(
+            request, where, vector, page)))
         page.weak = page.confidence < WEAK_BELOW
         return page
+
+    def _best_cosine(self, request: SearchRequest, where: Where, vector: np.ndarray, page: SearchPage) -> Optional[float]:
+        """The query's best cosine against any passage, where the ranking already holds it (None: ask the store).
+
+        An unfiltered dense or hybrid ranking by relevance took the dense top
+        hits among its candidates: scoring those again costs less than one
+        more nearest-neighbour search on the query's hot path.
+        """
+        if where or request.mode not in ("dense", "hybrid") or request.sort != "relevance" or not len(page.candidates):
+            return None
+        scores, _ = self.index.dense_scores(vector, page.candidates, 1)
+        return float(scores[0]) if len(scores) else None
 
     def _ranked(self, request: SearchRequest, parsed: ParsedQuery, filters: Filters, where: Where, fts: str,
                 vector: Optional[np.ndarray]) -> SearchPage:

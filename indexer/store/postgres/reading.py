@@ -19,7 +19,7 @@ from indexer.store.columns import passage_of
 from indexer.store.postgres.schema import (HNSW_EF_SEARCH, HNSW_MAX_EF_SEARCH, KEYWORD_RANK, MAX_SCAN_TUPLES,
                                            DEADLINE_SLACK_MS, PASSAGE_NAMES, SCHEMA_VERSION, SELECT, SPEECHES, TABLE,
                                            TEXT_CONFIG, TITLES, DatabaseError, applied_migrations, connect, redact)
-from indexer.store.words import MORE_LIKE_THIS_MAX_DF_SHARE, distinctive_terms, stems
+from indexer.store.words import MORE_LIKE_THIS_MAX_DF_SHARE, candidate_terms, distinctive_terms
 
 # "More like this" looks up the document frequency of at most this many of a
 # text's terms (its most frequent, longest first), in one statement: a
@@ -101,15 +101,11 @@ def _speech_allowed(where: Where) -> str:
 def _lookup_terms(text: str, stopwords: frozenset) -> list[str]:
     """The terms of a text whose document frequency "more like this" looks up: at most MORE_LIKE_THIS_LOOKUPS.
 
-    Those `distinctive_terms` could keep (three letters or more, not a
-    number, not a stop word), most frequent first, then longest (a longer
-    word tends to be a rarer one, so a higher tf-idf among equals).
+    Those `distinctive_terms` could keep (`words.candidate_terms`), most
+    frequent first, then longest (a longer word tends to be a rarer one, so a
+    higher tf-idf among equals).
     """
-    skip = {s for word in stopwords for s in stems(word)}
-    counts: dict[str, int] = {}
-    for term in stems(text):
-        if len(term) > 2 and not term.isdigit() and term not in skip:
-            counts[term] = counts.get(term, 0) + 1
+    counts = candidate_terms(text, stopwords)
     return sorted(counts, key=lambda term: (-counts[term], -len(term), term))[:MORE_LIKE_THIS_LOOKUPS]
 
 
